@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Set up zoo in a virtual environment, then run the main job or the tests.
+
+    python3 dev.py run     # the main job on embedded defaults
+    python3 dev.py test    # the test suite (extra arguments go to pytest)
+
+The environment is `.venv` (or `ZOO_VENV`); it is created once and reinstalled
+only when pyproject.toml changes, so a second run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("ZOO_VENV") or ROOT / ".venv")
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".zoo-installed"
+
+MAIN_JOB = [
+    ["zoo", "list"],
+    ["zoo", "info", "all-MiniLM-L6-v2"],
+    ["zoo", "plugins"],
+]
+
+
+def ensure_environment() -> None:
+    """Create the venv and install zoo with its test tools, unless already done."""
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing zoo and its dependencies (a few minutes the first time)", flush=True)
+    subprocess.run([BIN / "python", "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run(command: list[str]) -> int:
+    print("$ " + " ".join(command), flush=True)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(BIN / command[0]), *command[1:]], env=env, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print(__doc__.strip())
+        return 2
+    ensure_environment()
+    if argv[0] == "test":
+        return run(["python", "-m", "pytest", *argv[1:]])
+    for command in MAIN_JOB:
+        if code := run(command):
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,18 @@
+"""The CV domain: image classifiers (ResNet, EfficientNet, ViT, ...) and their cards."""
+
+from zoo_core import Domain, hookimpl
+from zoo_core.catalog import builtin_folder
+
+
+@hookimpl
+def zoo_domains():
+    yield Domain(
+        name="cv",
+        summary="Image models preprocessed as their cards say (size, crop, mean/std)",
+        tasks=("image-classification",),
+    )
+
+
+@hookimpl
+def zoo_catalogs():
+    yield builtin_folder() / "cv"

@@ -1,0 +1,18 @@
+"""The NLP domain: text encoders, decoders and encoder-decoders, and their cards."""
+
+from zoo_core import Domain, hookimpl
+from zoo_core.catalog import builtin_folder
+
+
+@hookimpl
+def zoo_domains():
+    yield Domain(
+        name="nlp",
+        summary="Text models (BERT, GPT-2, T5, ...) tokenised with their own tokenizers",
+        tasks=("text-classification",),
+    )
+
+
+@hookimpl
+def zoo_catalogs():
+    yield builtin_folder() / "nlp"

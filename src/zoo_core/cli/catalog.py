@@ -1,0 +1,90 @@
+"""`zoo list` and `zoo info`: browse the catalog."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zoo_core.cli.context import Context
+from zoo_core.errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo_core.cards import Card
+
+
+def human_count(count: int) -> str:
+    """109482240 -> '109.5M', as model cards write parameter counts."""
+    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f}{unit}"
+    return str(count)
+
+
+def _check_filter(kind: str, value: str | None, known: set[str]) -> None:
+    if value is not None and value not in known:
+        raise ZooError(f"no {kind} '{value}' in the catalog", f"{kind}s are {', '.join(sorted(known))}")
+
+
+def register(app: typer.Typer, context: Context) -> None:
+    @app.command("list")
+    def list_models(
+        domain: Annotated[Optional[str], typer.Option(help="Only this domain (nlp, cv, multimodal, ...).")] = None,
+        task: Annotated[Optional[str], typer.Option(help="Only models for this task, e.g. text-classification.")] = None,
+        search: Annotated[Optional[str], typer.Option(help="Only models whose name, architecture or summary contains TEXT.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """List the models in the catalog."""
+        entries = context.catalog.entries.values()
+        _check_filter("domain", domain, {entry["domain"] for entry in entries})
+        _check_filter("task", task, {name for entry in entries for name in entry["tasks"]})
+        found = context.catalog.search(domain=domain, task=task, text=search)
+        if as_json:
+            print(json.dumps(found, indent=2))
+            return
+        table = Table(title=f"{len(found)} models", title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("domain", no_wrap=True)
+        table.add_column("tasks", overflow="fold")
+        table.add_column("params", justify="right", no_wrap=True)
+        table.add_column("license", no_wrap=True)
+        for entry in found:
+            table.add_row(entry["id"], entry["domain"], ", ".join(entry["tasks"]), human_count(entry["parameters"]), entry["license"])
+        Console().print(table)
+
+    @app.command()
+    def info(
+        name: Annotated[str, typer.Argument(help="A model name from `zoo list`.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """Show a model's card: tasks, sources, licence, paper, preprocessing."""
+        card = context.catalog.get(name)
+        if as_json:
+            print(json.dumps(card.model_dump(mode="json"), indent=2))
+            return
+        Console().print(_card_table(card))
+
+
+def _card_table(card: Card) -> Table:
+    table = Table(title=card.id, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("summary", card.summary)
+    table.add_row("domain", card.domain)
+    table.add_row("tasks", ", ".join(card.tasks))
+    table.add_row("architecture", f"{card.architecture} ({card.library})")
+    table.add_row("parameters", f"{card.parameters:,} ({human_count(card.parameters)})")
+    if card.num_classes:
+        table.add_row("classes", str(card.num_classes))
+    table.add_row("license", card.license)
+    table.add_row("paper", f"{card.paper.title} <{card.paper.url}>")
+    for field, value in card.preprocessing.model_dump(exclude_none=True).items():
+        table.add_row(f"preprocessing.{field}", ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+    for number, source in enumerate(card.sources, start=1):
+        pins = f" @ {source.revision}" if source.revision else ""
+        pins += f" (sha256 pinned for {len(source.sha256)} files)" if source.sha256 else ""
+        table.add_row(f"source {number}", source.uri + pins)
+    return table

@@ -1,0 +1,47 @@
+"""Errors users can act on.
+
+Every failure a user can fix is a `ZooError`: one line that names the problem and
+the fix. The CLI edge (`zoo_core.cli.app.main`) turns them into that line and exit
+code 2; nothing below the edge prints or exits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class ZooError(Exception):
+    """A problem the user can fix; `str()` is the one line the CLI prints."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}: {fix}" if fix else problem)
+
+
+class CardError(ZooError):
+    """A catalog card that does not parse or validate."""
+
+
+class UnknownModelError(ZooError):
+    """A name that is not in the catalog."""
+
+
+class PluginError(ZooError):
+    """A plugin that cannot be used as it stands."""
+
+
+class PluginConflictError(PluginError):
+    """Two plugins claim the same name."""
+
+
+def shown_path(path: Path) -> str:
+    """A path as a message should show it: relative to the working directory when shorter."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return relative if len(relative) < len(str(path)) else str(path)

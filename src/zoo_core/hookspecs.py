@@ -1,0 +1,91 @@
+"""The hooks a zoo plugin can implement.
+
+A plugin is a module registered under the `zoo` entry-point group whose
+functions carry `@zoo_core.hookimpl`. Every hook here is documented with an
+example; docs/plugins.md walks through a whole plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pluggy
+
+from zoo_core.types import Domain, Exporter, Method, Source
+
+hookspec = pluggy.HookspecMarker("zoo")
+
+
+@hookspec
+def zoo_sources() -> Iterable[Source]:
+    """Yield the model sources (URI schemes) this plugin can download from.
+
+    Example::
+
+        @hookimpl
+        def zoo_sources():
+            yield Source(scheme="s3", summary="Amazon S3 buckets", fetch=fetch_s3)
+    """
+
+
+@hookspec
+def zoo_domains() -> Iterable[Domain]:
+    """Yield the domains (families of models, data and tasks) this plugin adds.
+
+    Example::
+
+        @hookimpl
+        def zoo_domains():
+            yield Domain(name="audio", summary="Speech and sound", tasks=("audio-classification",))
+    """
+
+
+@hookspec
+def zoo_methods() -> Iterable[Method]:
+    """Yield the adaptation methods this plugin adds.
+
+    Example::
+
+        @hookimpl
+        def zoo_methods():
+            yield Method(name="bitfit", summary="Train only the biases", prepare=train_biases_only)
+    """
+
+
+@hookspec
+def zoo_exporters() -> Iterable[Exporter]:
+    """Yield the export formats this plugin adds.
+
+    Example::
+
+        @hookimpl
+        def zoo_exporters():
+            yield Exporter(format="torchscript", summary="TorchScript archive", export=to_torchscript)
+    """
+
+
+@hookspec
+def zoo_catalogs() -> Iterable[Path]:
+    """Yield folders of catalog cards (YAML) this plugin ships.
+
+    Example::
+
+        @hookimpl
+        def zoo_catalogs():
+            yield Path(__file__).parent / "cards"
+    """
+
+
+@hookspec
+def zoo_commands(app) -> None:
+    """Add commands to the `zoo` Typer app.
+
+    Example::
+
+        @hookimpl
+        def zoo_commands(app):
+            @app.command()
+            def hello(name: str):
+                print(f"hello {name}")
+    """

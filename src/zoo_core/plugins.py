@@ -1,0 +1,171 @@
+"""Loading plugins from the `zoo` entry-point group and merging what they yield.
+
+First-party plugins are registered through the same entry points as any
+third-party package, so this module never names one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from zoo_core import hookspecs, settings
+from zoo_core.errors import PluginConflictError, PluginError
+from zoo_core.types import Domain, Exporter, Method, Source
+
+ENTRY_POINT_GROUP = "zoo"
+
+
+@dataclass
+class PluginInfo:
+    """What `zoo plugins` shows about one plugin."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    provides: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Plugins:
+    """The plugin manager plus the registries built from its hooks.
+
+    A plugin that fails to import, names a hook that does not exist, or raises
+    inside a hook is recorded in its `PluginInfo.error` and left out; the rest work.
+    """
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self._registries: dict[str, dict[str, Any]] = {}
+
+    def register(self, plugin: ModuleType | object, name: str, info: PluginInfo | None = None) -> None:
+        """Register one plugin; a misspelt hook name makes it fail, not the others."""
+        info = info or PluginInfo(name=name, module=getattr(plugin, "__name__", type(plugin).__name__))
+        self.infos[name] = info
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=name)
+            info.error = str(exc)
+            return
+        info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+
+    def sources(self) -> dict[str, Source]:
+        return self._registry("zoo_sources", "scheme", "source")
+
+    def domains(self) -> dict[str, Domain]:
+        return self._registry("zoo_domains", "name", "domain")
+
+    def methods(self) -> dict[str, Method]:
+        return self._registry("zoo_methods", "name", "method")
+
+    def exporters(self) -> dict[str, Exporter]:
+        return self._registry("zoo_exporters", "format", "exporter")
+
+    @cached_property
+    def catalog_folders(self) -> list[Path]:
+        """Card folders shipped by plugins, in registration order."""
+        folders: list[Path] = []
+        for plugin_name, result in self._call_each("zoo_catalogs"):
+            found = [Path(folder) for folder in result or ()]
+            self.infos[plugin_name].provides["catalogs"] = [str(folder) for folder in found]
+            folders.extend(found)
+        return folders
+
+    def add_commands(self, app: Any) -> None:
+        """Let every plugin add its commands to the Typer app."""
+        for impl in self._impls("zoo_commands"):
+            before = {command.name or command.callback.__name__ for command in app.registered_commands}
+            try:
+                impl.function(app=app)
+            except Exception as exc:  # a broken plugin must not take the CLI down
+                self._fail(impl.plugin_name, "zoo_commands", exc)
+                continue
+            after = {command.name or command.callback.__name__ for command in app.registered_commands}
+            self.infos[impl.plugin_name].provides["commands"] = sorted(after - before)
+
+    def describe(self) -> list[PluginInfo]:
+        """Every plugin with what it provides, for `zoo plugins`."""
+        for build in (self.sources, self.domains, self.methods, self.exporters):
+            build()
+        self.catalog_folders
+        return sorted(self.infos.values(), key=lambda info: info.name)
+
+    def _registry(self, hook_name: str, key: str, kind: str) -> dict[str, Any]:
+        if hook_name in self._registries:
+            return self._registries[hook_name]
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for plugin_name, result in self._call_each(hook_name):
+            names = []
+            for item in result or ():
+                name = getattr(item, key)
+                if name in found:
+                    raise PluginConflictError(
+                        f"{kind} '{name}' is provided by both plugin '{owners[name]}' and plugin '{plugin_name}'",
+                        "uninstall one of them, or leave one out with ZOO_LOAD_PLUGINS",
+                    )
+                found[name], owners[name] = item, plugin_name
+                names.append(name)
+            self.infos[plugin_name].provides[kind + "s"] = names
+        self._registries[hook_name] = found
+        return found
+
+    def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
+        # pluggy calls the last registered first; we want registration order.
+        return list(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    def _call_each(self, hook_name: str) -> Iterator[tuple[str, Any]]:
+        for impl in self._impls(hook_name):
+            try:
+                result = list(impl.function() or ())
+            except Exception as exc:  # a broken plugin is reported, not fatal
+                self._fail(impl.plugin_name, hook_name, exc)
+                continue
+            yield impl.plugin_name, result
+
+    def _fail(self, plugin_name: str, hook_name: str, exc: Exception) -> None:
+        self.infos[plugin_name].error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+
+
+def load_plugins(selected: set[str] | None = None) -> Plugins:
+    """Load the installed plugins, or only those named in `ZOO_LOAD_PLUGINS`."""
+    selected = settings.selected_plugins() if selected is None else selected
+    plugins = Plugins()
+    available = entry_points(group=ENTRY_POINT_GROUP)
+    if selected is not None:
+        missing = selected - {ep.name for ep in available}
+        if missing:
+            raise PluginError(
+                f"ZOO_LOAD_PLUGINS names {', '.join(sorted(missing))}, which is not installed",
+                f"installed plugins are {', '.join(sorted(ep.name for ep in available)) or 'none'}",
+            )
+    for ep in available:
+        if selected is not None and ep.name not in selected:
+            continue
+        info = PluginInfo(
+            name=ep.name,
+            module=ep.value,
+            distribution=ep.dist.name if ep.dist else None,
+            version=ep.dist.version if ep.dist else None,
+        )
+        try:
+            module = ep.load()
+        except Exception as exc:  # reported by `zoo plugins`; the rest of the CLI works
+            info.error = f"import failed: {type(exc).__name__}: {exc}"
+            plugins.infos[ep.name] = info
+            continue
+        plugins.register(module, ep.name, info)
+    return plugins

@@ -1,0 +1,30 @@
+"""Environment settings, read when asked for so tests can change them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def zoo_home() -> Path:
+    """Where pulled models, exports and the MLflow store live (`ZOO_HOME`, default ~/.zoo)."""
+    return Path(os.environ.get("ZOO_HOME") or Path.home() / ".zoo").expanduser()
+
+
+def extra_catalog_folders() -> list[Path]:
+    """User card folders from `ZOO_CATALOG` (separated like PATH)."""
+    value = os.environ.get("ZOO_CATALOG", "")
+    return [Path(part).expanduser() for part in value.split(os.pathsep) if part]
+
+
+def selected_plugins() -> set[str] | None:
+    """Plugin names from `ZOO_LOAD_PLUGINS=a,b`; None loads every installed plugin."""
+    value = os.environ.get("ZOO_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def debug() -> bool:
+    """`ZOO_DEBUG=1` shows tracebacks instead of one-line errors."""
+    return os.environ.get("ZOO_DEBUG", "") not in ("", "0", "false")
