@@ -7,11 +7,12 @@ imports it when a card changed (see `zoo_core.catalog`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from zoo_core.errors import CardError, shown_path
 
@@ -28,9 +29,24 @@ class _Strict(BaseModel):
 class SourceSpec(_Strict):
     """One place the weights can come from; a card's sources are tried in order."""
 
-    uri: str = Field(pattern=r"^[a-z][a-z0-9+.-]*://\S+$", description="scheme://location, e.g. hf://google-bert/bert-base-uncased")
+    uri: str = Field(description="scheme://location, e.g. hf://google-bert/bert-base-uncased")
     revision: str | None = Field(None, description="a branch, tag or commit to pin")
     sha256: dict[str, str] = Field(default_factory=dict, description="file path -> expected sha256 hex digest")
+
+    @field_validator("uri")
+    @classmethod
+    def _looks_like_uri(cls, uri: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", uri):
+            raise ValueError(f"'{uri}' is not a URI like hf://org/name or https://host/file")
+        return uri
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digests(cls, digests: dict[str, str]) -> dict[str, str]:
+        for name, digest in digests.items():
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"{name}: '{digest}' is not a sha256 hex digest (64 lowercase hex characters)")
+        return digests
 
 
 class Paper(_Strict):
@@ -51,6 +67,8 @@ class Preprocessing(_Strict):
 
 
 class Card(_Strict):
+    """One pretrained model: what it is, where its weights live, how to feed it."""
+
     id: str = Field(pattern=NAME_PATTERN)
     domain: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     tasks: list[str] = Field(min_length=1)
@@ -58,7 +76,7 @@ class Card(_Strict):
     library: Literal["transformers", "timm", "torchvision"]
     sources: list[SourceSpec] = Field(min_length=1)
     license: str
-    parameters: int = Field(gt=0)
+    parameters: int = Field(gt=0, description="parameters of the pretrained network as the architecture counts them")
     num_classes: int | None = Field(None, gt=0)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     paper: Paper
@@ -83,7 +101,7 @@ def load_card(path: Path) -> Card:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "card"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise CardError(f"{shown}: {where}: {first['msg']}{more}", fix) from None
+        raise CardError(f"{shown}: {where}: {first['msg'].removeprefix('Value error, ')}{more}", fix) from None
     if card.id != path.stem:
         raise CardError(f"{shown}: id: '{card.id}' does not match the file name", f"rename the file to {card.id}.yaml or set id: {path.stem}")
     return card

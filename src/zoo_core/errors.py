@@ -19,7 +19,7 @@ class ZooError(Exception):
     def __init__(self, problem: str, fix: str | None = None) -> None:
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{problem}: {fix}" if fix else problem)
+        super().__init__(f"{problem}; {fix}" if fix else problem)
 
 
 class CardError(ZooError):

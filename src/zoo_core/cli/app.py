@@ -34,13 +34,15 @@ def create_app(plugins: Plugins) -> typer.Typer:
         add_completion=False,
     )
 
+    context = Context(plugins)
+
     @app.callback()
     def root(
+        ctx: typer.Context,
         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ) -> None:
         """Pull, fine-tune and export pretrained models."""
-
-    context = Context(plugins)
+        ctx.obj = context  # plugin commands reach the catalog and plugins through ctx.obj
     catalog.register(app, context)
     plugins_cli.register(app, context)
     plugins.add_commands(app)

@@ -1,0 +1,31 @@
+"""Run `zoo` the way a user does and check what they would see."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = Path(sys.executable).with_name("zoo")
+
+
+def zoo(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the installed `zoo` command as a user would; `check` expects exit code 0."""
+    result = subprocess.run(
+        [str(ZOO), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT, timeout=120
+    )
+    if check:
+        assert result.returncode == 0, f"zoo {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """The CLI's contract for bad input: exit 2, one line on stderr, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -1,0 +1,118 @@
+"""Every hook is documented in docs/plugins.md and exercised here through a real plugin."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+import sample_plugin
+import torch
+from helpers import ROOT
+from typer.testing import CliRunner
+
+from zoo_core import hookimpl, hookspecs
+from zoo_core.cli.app import create_app
+from zoo_core.errors import PluginConflictError
+from zoo_core.plugins import Plugins
+
+HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("zoo_"))
+
+
+@pytest.fixture
+def plugins() -> Plugins:
+    plugins = Plugins()
+    plugins.register(sample_plugin, "sample")
+    return plugins
+
+
+def run(plugins: Plugins, *args: str):
+    result = CliRunner().invoke(create_app(plugins), list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_implemented_and_tested(hook: str) -> None:
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    assert re.search(rf"^### `{hook}", docs, re.M), f"docs/plugins.md has no section for {hook}"
+    assert hasattr(sample_plugin, hook), f"tests/sample_plugin.py does not implement {hook}"
+    assert f"test_hook_{hook}" in globals(), f"no test_hook_{hook} in {__file__}"
+
+
+def test_hook_zoo_sources(plugins: Plugins, tmp_path: Path) -> None:
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"\x00" * 8)
+    (tmp_path / "dest").mkdir()
+    source = plugins.sources()["sample"]
+    assert source.fetch(f"sample://{weights}", tmp_path / "dest") == "v1"
+    assert (tmp_path / "dest" / "weights.bin").read_bytes() == b"\x00" * 8
+
+
+def test_hook_zoo_domains(plugins: Plugins) -> None:
+    assert plugins.domains()["audio"].tasks == ("audio-classification",)
+    assert "domains: audio" in run(plugins, "plugins")
+
+
+def test_hook_zoo_methods(plugins: Plugins) -> None:
+    model = plugins.methods()["freeze-all"].prepare(torch.nn.Linear(2, 2), {})
+    assert not any(parameter.requires_grad for parameter in model.parameters())
+
+
+def test_hook_zoo_exporters(plugins: Plugins, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    plugins.exporters()["copy"].export(tmp_path / "model", tmp_path / "out", {})
+    assert (tmp_path / "out" / "config.json").read_text() == "{}"
+
+
+def test_hook_zoo_catalogs(plugins: Plugins) -> None:
+    cards = json.loads(run(plugins, "list", "--json"))
+    assert [card["id"] for card in cards] == ["tiny-wav2vec2"]
+
+
+def test_hook_zoo_commands(plugins: Plugins) -> None:
+    assert "card-summary" in run(plugins, "--help")
+    assert "prove plugins can add catalogs" in run(plugins, "card-summary", "tiny-wav2vec2")
+
+
+class SameMethod:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def zoo_methods(self):
+        yield sample_plugin.Method(name="lora", summary=self.name, prepare=sample_plugin.freeze_everything)
+
+
+def test_two_plugins_claiming_one_name_is_an_error_naming_both() -> None:
+    plugins = Plugins()
+    plugins.register(SameMethod("a"), "first-lora")
+    plugins.register(SameMethod("b"), "second-lora")
+    with pytest.raises(PluginConflictError, match="method 'lora' is provided by both plugin 'first-lora' and plugin 'second-lora'"):
+        plugins.methods()
+
+
+class Misspelt:
+    @hookimpl
+    def zoo_method(self):  # should be zoo_methods
+        yield from ()
+
+
+class Crashing:
+    @hookimpl
+    def zoo_methods(self):
+        raise RuntimeError("boom")
+
+
+def test_broken_plugins_are_reported_and_the_rest_work(plugins: Plugins) -> None:
+    plugins.register(Misspelt(), "misspelt")
+    plugins.register(Crashing(), "crashing")
+    assert "freeze-all" in plugins.methods()
+    errors = {info.name: info.error for info in plugins.describe()}
+    assert "zoo_method" in errors["misspelt"] and "unknown hook" in errors["misspelt"]
+    assert errors["crashing"] == "zoo_methods failed: RuntimeError: boom"
+    assert errors["sample"] is None
+    assert "zoo_methods failed: RuntimeError: boom" in run(plugins, "plugins")
