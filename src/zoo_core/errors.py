@@ -45,3 +45,23 @@ def shown_path(path: Path) -> str:
     except ValueError:  # another drive on Windows
         return str(path)
     return relative if len(relative) < len(str(path)) else str(path)
+
+
+class SourceError(ZooError):
+    """One source could not deliver a model (the next source in the card is tried)."""
+
+
+class IntegrityError(SourceError):
+    """Downloaded bytes do not match their pinned digest, or a path escapes the store."""
+
+
+class PullError(ZooError):
+    """No source could deliver the model; says why for each."""
+
+
+class NotInStoreError(ZooError):
+    """A model that has not been pulled, where it must be present."""
+
+
+class PickleRefusedError(ZooError):
+    """Loading pickle weights without `--allow-pickle`."""

@@ -28,3 +28,8 @@ def selected_plugins() -> set[str] | None:
 def debug() -> bool:
     """`ZOO_DEBUG=1` shows tracebacks instead of one-line errors."""
     return os.environ.get("ZOO_DEBUG", "") not in ("", "0", "false")
+
+
+def offline() -> bool:
+    """`ZOO_OFFLINE=1` or `HF_HUB_OFFLINE=1`: never touch the network."""
+    return any(os.environ.get(name, "") not in ("", "0", "false") for name in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))

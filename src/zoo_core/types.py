@@ -16,13 +16,16 @@ from typing import Any, Callable
 class Source:
     """Where models come from: one URI scheme (`hf`, `https`, `file`, `pypi`, ...).
 
-    `fetch(uri, dest)` downloads what `uri` names into the empty folder `dest`
+    `fetch(uri, dest, revision)` downloads what `uri` names into the folder `dest`
     and returns the revision it resolved (or None when the source has none).
+    `dest` keeps what an interrupted attempt left, so a source that can resume
+    should. Failures raise `zoo_core.errors.SourceError`; zoo then verifies the
+    files, writes the manifest and moves the folder into the store.
     """
 
     scheme: str
     summary: str
-    fetch: Callable[[str, Path], str | None]
+    fetch: Callable[[str, Path, str | None], str | None]
 
 
 @dataclass(frozen=True)

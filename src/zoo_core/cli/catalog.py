@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zoo_core.cli import store
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
 
@@ -35,9 +36,12 @@ def register(app: typer.Typer, context: Context) -> None:
         domain: Annotated[Optional[str], typer.Option(help="Only this domain (nlp, cv, multimodal, ...).")] = None,
         task: Annotated[Optional[str], typer.Option(help="Only models for this task, e.g. text-classification.")] = None,
         search: Annotated[Optional[str], typer.Option(help="Only models whose name, architecture or summary contains TEXT.")] = None,
+        local: Annotated[bool, typer.Option("--local", help="List the models pulled into the store instead.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """List the models in the catalog."""
+        """List the models in the catalog (or, with --local, in the store)."""
+        if local:
+            return store.list_local(as_json)
         entries = context.catalog.entries.values()
         _check_filter("domain", domain, {entry["domain"] for entry in entries})
         _check_filter("task", task, {name for entry in entries for name in entry["tasks"]})
