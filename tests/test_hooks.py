@@ -42,13 +42,14 @@ def test_every_hook_is_documented_implemented_and_tested(hook: str) -> None:
     assert f"test_hook_{hook}" in globals(), f"no test_hook_{hook} in {__file__}"
 
 
-def test_hook_zoo_sources(plugins: Plugins, tmp_path: Path) -> None:
+def test_hook_zoo_sources(plugins: Plugins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     weights = tmp_path / "weights.bin"
     weights.write_bytes(b"\x00" * 8)
-    (tmp_path / "dest").mkdir()
-    source = plugins.sources()["sample"]
-    assert source.fetch(f"sample://{weights}", tmp_path / "dest") == "v1"
-    assert (tmp_path / "dest" / "weights.bin").read_bytes() == b"\x00" * 8
+    assert "pulled sampled from sample://" in run(plugins, "pull", f"sample://{weights}", "--name", "sampled")
+    pulled = tmp_path / "home" / "models" / "sampled"
+    assert (pulled / "weights.bin").read_bytes() == b"\x00" * 8
+    assert json.loads((pulled / "zoo-manifest.json").read_text())["revision"] == "v1"
 
 
 def test_hook_zoo_domains(plugins: Plugins) -> None:

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from zoo_core.errors import SourceError
+from zoo_core.errors import IntegrityError, SourceError
 from zoo_core.store import safe_relative
 
 CHUNK = 1 << 20
@@ -35,7 +35,7 @@ def server_name(disposition: str | None) -> str | None:
         return None
     name = unquote(match.group(1))
     if "/" in safe_relative(name):
-        raise SourceError(f"refused the server's file name '{name}': it points into another folder", "the source is broken or hostile; use another")
+        raise IntegrityError(f"refused the server's file name '{name}': it points into another folder", "the source is broken or hostile; use another")
     return name
 
 

@@ -7,6 +7,7 @@ model download it once; offline mode never touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
-from zoo_core.errors import IntegrityError, NotInStoreError, PullError, ZooError
+from zoo_core.errors import IntegrityError, NotInStoreError, PullError, SourceError, ZooError
 from zoo_core.store import Manifest, Store, build_manifest, check_name
 from zoo_core.types import Source
 
@@ -59,7 +60,9 @@ def plan_pull(target: str, catalog: Catalog, name: str | None = None) -> PullPla
         derived = stem.split(".")[0] if uri.startswith(("http://", "https://")) else stem
         return PullPlan(name=check_name(name or derived), candidates=[Candidate(uri, None, pins)])
     path = Path(target).expanduser()
-    if path.exists() or target.startswith((".", "/", "~")):
+    if target.startswith((".", "/", "~")) and not path.exists():
+        raise ZooError(f"{path} does not exist", "give the path of a checkpoint folder or file, or a name from `zoo list`")
+    if path.exists():
         return PullPlan(name=check_name(name or path.resolve().name), candidates=[Candidate(f"file://{path.resolve()}")])
     card_name, revision = _split_revision(target)
     card = catalog.get(card_name)
@@ -83,6 +86,31 @@ def _staging_key(candidate: Candidate) -> str:
 
 def _describe(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
+
+
+def _fetch(plan: PullPlan, candidate: Candidate, sources: dict[str, Source], store: Store) -> tuple[Path, Manifest]:
+    """One source into its own staging folder, verified; bad bytes are never kept, not even to resume."""
+    scheme = URI.match(candidate.uri).group(1)
+    if scheme not in sources:
+        raise SourceError(f"no plugin provides the '{scheme}' source", "see `zoo plugins`")
+    staged = store.staging / plan.name / _staging_key(candidate)
+    staged.mkdir(parents=True, exist_ok=True)
+    try:
+        resolved = sources[scheme].fetch(candidate.uri, staged, candidate.revision)
+        manifest = build_manifest(
+            staged,
+            candidate.sha256,
+            name=plan.name,
+            source=candidate.uri,
+            revision=resolved,
+            requested_revision=plan.requested_revision or candidate.revision,
+            license=plan.license,
+            card=plan.card,
+        )
+    except IntegrityError:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged, manifest
 
 
 def pull(
@@ -110,36 +138,20 @@ def pull(
                 "pull it once with network access, or unset ZOO_OFFLINE / HF_HUB_OFFLINE",
             )
         failures = []
-        for candidate in plan.candidates:
-            scheme = URI.match(candidate.uri).group(1)
-            if scheme not in sources:
-                failures.append(f"{candidate.uri}: no plugin provides the '{scheme}' source (see `zoo plugins`)")
-                continue
-            staged = store.staging / plan.name / _staging_key(candidate)
-            staged.mkdir(parents=True, exist_ok=True)
+        for number, candidate in enumerate(plan.candidates, start=1):
             try:
-                resolved = sources[scheme].fetch(candidate.uri, staged, candidate.revision)
-                manifest = build_manifest(
-                    staged,
-                    candidate.sha256,
-                    name=plan.name,
-                    source=candidate.uri,
-                    revision=resolved,
-                    requested_revision=plan.requested_revision or candidate.revision,
-                    license=plan.license,
-                    card=plan.card,
-                )
-            except IntegrityError as exc:
-                shutil.rmtree(staged, ignore_errors=True)  # bad bytes are never kept, not even to resume
-                failures.append(f"{candidate.uri}: {exc}")
-                report(failures[-1])
-                continue
+                staged, manifest = _fetch(plan, candidate, sources, store)
             except Exception as exc:  # any source failing is a reason to try the next one
                 failures.append(f"{candidate.uri}: {_describe(exc)}")
-                report(failures[-1])
+                if number < len(plan.candidates):
+                    report(failures[-1])
                 continue
             manifest.write(staged)
             path = store.commit(plan.name, staged)
             shutil.rmtree(store.staging / plan.name, ignore_errors=True)
             return PullResult(manifest, True, path)
+        with contextlib.suppress(OSError):  # keep only what a later pull can resume
+            (store.staging / plan.name).rmdir()
+        if len(failures) == 1:
+            raise PullError(f"could not pull {plan.name} from {failures[0]}")
         raise PullError(f"could not pull {plan.name}; every source failed:\n" + "\n".join(f"  {line}" for line in failures))
