@@ -221,12 +221,9 @@ def test_four_parallel_pulls_download_once(server: LocalServer, home: dict[str, 
     assert sum("already in the store" in out for out, _ in outputs) == 3
 
 
-def test_kill_9_mid_download_then_pull_resumes(server: LocalServer, home: dict[str, str]) -> None:
-    big = os.urandom(8 << 20)
-    url = server.add_file("/files/big.safetensors", big)
-    server.rate = 2 << 20
-    env = {**os.environ, **home}
-    process = subprocess.Popen([str(ZOO), "pull", f"{url}#sha256={hashlib.sha256(big).hexdigest()}", "--name", "big"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def kill_pull_midway(url: str, name: str, home: dict[str, str]) -> int:
+    """Start `zoo pull`, kill -9 it once 2 MiB are on disk; returns the bytes it left."""
+    process = subprocess.Popen([str(ZOO), "pull", url, "--name", name], env={**os.environ, **home}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     staging = Path(home["ZOO_HOME"]) / "staging"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -236,8 +233,17 @@ def test_kill_9_mid_download_then_pull_resumes(server: LocalServer, home: dict[s
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    on_disk = list(staging.rglob("*.part"))[0].stat().st_size
+    return list(staging.rglob("*.part"))[0].stat().st_size
+
+
+def test_kill_9_mid_download_then_pull_resumes(server: LocalServer, home: dict[str, str]) -> None:
+    big = os.urandom(8 << 20)
+    url = server.add_file("/files/big.safetensors", big)
+    server.rate = 2 << 20
+    on_disk = kill_pull_midway(f"{url}#sha256={hashlib.sha256(big).hexdigest()}", "big", home)
     assert local_models(home) == {}, "a half model is never visible"
+    assert json.loads(zoo("cache", "--json", env=home).stdout)["partial"]["big"] >= on_disk
+    staging = Path(home["ZOO_HOME"]) / "staging"
 
     server.rate = None
     server.reset_counts()
@@ -258,3 +264,12 @@ def test_offline_mode_makes_no_network_call(server: LocalServer, home: dict[str,
     absent = zoo("pull", url, "--name", "other", env={**home, "ZOO_OFFLINE": "1"}, check=False)
     assert_one_line_error(absent, "other is not in the store and offline mode forbids downloading")
     assert server.requests == []
+
+
+def test_cache_prune_deletes_interrupted_pulls(server: LocalServer, home: dict[str, str]) -> None:
+    url = server.add_file("/files/big.safetensors", os.urandom(8 << 20))
+    server.rate = 2 << 20
+    on_disk = kill_pull_midway(url, "big", home)
+    assert "(interrupted pull)" in zoo("cache", env=home).stdout
+    pruned = json.loads(zoo("cache", "--prune", "--json", env=home).stdout)
+    assert pruned["freed"] >= on_disk and pruned["partial"] == {} and pruned["total"] == 0

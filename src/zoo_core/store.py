@@ -189,10 +189,16 @@ class Store:
         return [(path, folder_size(path)) for path in sorted(self.staging.iterdir())]
 
     def prune(self) -> int:
-        """Delete interrupted pulls' leftovers; returns the bytes freed."""
+        """Delete interrupted pulls' leftovers, skipping pulls running now; returns the bytes freed."""
+        from filelock import FileLock, Timeout
+
         freed = 0
         for path, size in self.partial_downloads():
-            shutil.rmtree(path, ignore_errors=True)
+            try:
+                with FileLock(self.locks / f"{path.name}.lock", timeout=0):
+                    shutil.rmtree(path, ignore_errors=True)
+            except Timeout:
+                continue
             freed += size
         return freed
 
