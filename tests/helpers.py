@@ -29,3 +29,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def assert_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Exit 2 and the error as the last line, after whatever work had started; no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in last, last

@@ -4,12 +4,19 @@ from zoo_core import Domain, hookimpl
 from zoo_core.catalog import builtin_folder
 
 
+def _adapter(task: str):
+    from zoo_nlp.text_classification import TextClassification
+
+    return TextClassification()
+
+
 @hookimpl
 def zoo_domains():
     yield Domain(
         name="nlp",
         summary="Text models (BERT, GPT-2, T5, ...) tokenised with their own tokenizers",
         tasks=("text-classification",),
+        adapter=_adapter,
     )
 
 

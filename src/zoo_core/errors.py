@@ -65,3 +65,15 @@ class NotInStoreError(ZooError):
 
 class PickleRefusedError(ZooError):
     """Loading pickle weights without `--allow-pickle`."""
+
+
+class DataError(ZooError):
+    """A data file that cannot be used for the task as it stands."""
+
+
+class RefError(ZooError):
+    """A model reference that resolves to nothing."""
+
+
+class RecipeError(ZooError):
+    """A recipe or option that makes no sense."""

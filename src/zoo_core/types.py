@@ -7,9 +7,10 @@ a command actually runs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,50 @@ class Source:
 
 @dataclass(frozen=True)
 class Domain:
-    """A family of models and data (nlp, cv, multimodal) and the tasks it serves."""
+    """A family of models and data (nlp, cv, multimodal) and the tasks it serves.
+
+    `adapter(task)` returns the `TaskAdapter` that trains and evaluates `task`;
+    it is only called by commands that need it, so it may import torch.
+    """
 
     name: str
     summary: str
     tasks: tuple[str, ...]
+    adapter: Callable[[str], TaskAdapter] | None = None
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns of a data file hold the inputs and the label (None: detect)."""
+
+    text: str | None = None
+    text_pair: str | None = None
+    label: str | None = None
+
+
+class TaskAdapter(Protocol):
+    """What the fine-tuning engine asks of a domain for one task.
+
+    Data comes back as a `datasets.Dataset` with string labels in a `label`
+    column; models come back with their preprocessor (tokenizer, image
+    processor). The engine owns training (the Hugging Face Trainer), tracking and
+    saving; the adapter owns everything that depends on the modality.
+    """
+
+    def read(self, path: Path, columns: Columns) -> Any:
+        """Read a data file into a Dataset with the inputs and a string `label` column."""
+
+    def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
+        """A pretrained (or, with `scratch`, randomly initialised) model with a new head for `labels`."""
+
+    def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
+        """A fine-tuned model, its preprocessor and its labels (in id order)."""
+
+    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int) -> Any:
+        """Model inputs plus integer `labels`, ready for the Trainer."""
+
+    def collator(self, processor: Any) -> Callable[[list[dict]], dict]:
+        """Batches encoded examples (padding them as the model needs)."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +83,14 @@ class Method:
 
     `prepare(model, options)` returns the model ready to train: weights frozen or
     adapters added as the method wants. `options` holds the method's settings
-    from the recipe or CLI (for example `{"rank": 8}` for LoRA).
+    from the recipe or CLI (for example `{"rank": 8}` for LoRA) and the `task`.
+    `defaults` are recipe values the method works best with, such as `{"lr": 1e-3}`.
     """
 
     name: str
     summary: str
     prepare: Callable[[Any, dict[str, Any]], Any]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,38 @@
+"""Adaptation methods: fine-tune everything, train the head only, or LoRA."""
+
+from zoo_core import Method, hookimpl
+
+
+def _full(model, options):
+    from zoo_methods.adapt import train_everything
+
+    return train_everything(model, options)
+
+
+def _freeze(model, options):
+    from zoo_methods.adapt import train_head_only
+
+    return train_head_only(model, options)
+
+
+def _lora(model, options):
+    from zoo_methods.adapt import add_lora
+
+    return add_lora(model, options)
+
+
+@hookimpl
+def zoo_methods():
+    yield Method(name="full", summary="Fine-tune every weight", prepare=_full, defaults={"lr": 5e-5})
+    yield Method(
+        name="freeze",
+        summary="Freeze the backbone and train the new head (a linear probe); unfreeze_last N also trains the top N layers",
+        prepare=_freeze,
+        defaults={"lr": 1e-3},
+    )
+    yield Method(
+        name="lora",
+        summary="Low-rank adapters (PEFT) on the attention projections plus the new head; rank, alpha, target_modules",
+        prepare=_lora,
+        defaults={"lr": 5e-4},
+    )

@@ -1,0 +1,76 @@
+"""The methods' work on a torch model: which parameters train, and LoRA through PEFT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from zoo_core.errors import RecipeError
+
+# PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
+PEFT_TASK_TYPES = {"text-classification": "SEQ_CLS"}
+
+
+def head_names(model: torch.nn.Module) -> set[str]:
+    """Parameter names of the task head: what is not part of the pretrained backbone."""
+    prefix = getattr(model, "base_model_prefix", None)
+    if prefix and hasattr(model, prefix):  # Hugging Face: the backbone lives under model.<prefix>
+        return {name for name, _ in model.named_parameters() if not name.startswith(prefix + ".")}
+    if hasattr(model, "get_classifier"):  # timm
+        classifier = model.get_classifier()
+        ids = {id(parameter) for parameter in classifier.parameters()}
+        return {name for name, parameter in model.named_parameters() if id(parameter) in ids}
+    raise RecipeError(f"cannot tell the head of a {type(model).__name__} from its backbone", "use --method full")
+
+
+def layer_stack(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The backbone's sequence of blocks: its longest ModuleList (encoder.layer, h, blocks...)."""
+    stacks = [module for module in model.modules() if isinstance(module, torch.nn.ModuleList)]
+    if not stacks:
+        raise RecipeError(f"{type(model).__name__} has no stack of layers to unfreeze", "drop unfreeze_last")
+    return max(stacks, key=len)
+
+
+def train_everything(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module:
+    for parameter in model.parameters():
+        parameter.requires_grad = True
+    return model
+
+
+def train_head_only(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module:
+    heads = head_names(model)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name in heads
+    unfreeze = int(options.get("unfreeze_last") or 0)
+    if unfreeze:
+        stack = layer_stack(model)
+        if unfreeze > len(stack):
+            raise RecipeError(f"unfreeze_last {unfreeze} is more than the model's {len(stack)} layers", f"use a number from 1 to {len(stack)}")
+        for layer in list(stack)[-unfreeze:]:
+            for parameter in layer.parameters():
+                parameter.requires_grad = True
+    return model
+
+
+def add_lora(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module:
+    from peft import LoraConfig, get_peft_model
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    targets = options.get("target_modules")
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if not targets and model_type not in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING:
+        raise RecipeError(f"no default LoRA target modules for a {model_type or type(model).__name__} model", "name them with --target-modules, e.g. query,value")
+    task_type = PEFT_TASK_TYPES.get(options.get("task", ""))
+    config = LoraConfig(
+        r=int(options.get("rank") or 8),
+        lora_alpha=int(options.get("alpha") or 16),
+        lora_dropout=float(options.get("dropout", 0.1)),
+        target_modules=targets or None,
+        task_type=task_type,
+        modules_to_save=None if task_type else sorted({name.rsplit(".", 1)[0] for name in head_names(model)}),
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:  # PEFT's word for target modules the model does not have
+        raise RecipeError(f"LoRA cannot adapt this model: {str(exc).splitlines()[0][:200]}", "name existing modules with --target-modules, e.g. query,value") from None

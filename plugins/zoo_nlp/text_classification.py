@@ -1,0 +1,105 @@
+"""Text classification (single texts and text pairs) for any encoder or decoder.
+
+Imported only when a command trains or evaluates, so torch, transformers and
+datasets load here and not at `zoo` start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers.utils import logging as transformers_logging
+
+from zoo_core.errors import DataError
+from zoo_core.types import Columns
+
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "premise", "question", "snippet")
+PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
+LABEL_COLUMNS = ("label", "labels", "category", "class", "sentiment", "target", "y")
+BUILDERS = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {}), ".parquet": ("parquet", {})}
+
+
+def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: list[str], path: Path, required: bool = True) -> str | None:
+    if wanted:
+        if wanted not in present:
+            raise DataError(f"{path.name} has no {kind} column '{wanted}'", f"its columns are {', '.join(present)}")
+        return wanted
+    for name in candidates:
+        if name in present:
+            return name
+    if required:
+        flag = "--label-col" if kind == "label" else "--text-col"
+        raise DataError(f"{path.name}: cannot tell which column holds the {kind}", f"its columns are {', '.join(present)}; name one with {flag}")
+    return None
+
+
+# A new head is always "missing from the checkpoint": that report is noise here.
+transformers_logging.set_verbosity_error()
+transformers_logging.disable_progress_bar()
+
+
+class TextClassification:
+    """The `TaskAdapter` for text-classification."""
+
+    def read(self, path: Path, columns: Columns) -> Any:
+        import datasets
+
+        if not path.is_file():
+            raise DataError(f"data file {path} does not exist", "give a CSV, TSV, JSONL or parquet file")
+        if path.suffix.lower() not in BUILDERS:
+            raise DataError(f"{path.name}: zoo reads {', '.join(BUILDERS)} files", "convert it to CSV or JSONL")
+        if path.stat().st_size == 0:
+            raise DataError(f"{path.name} is empty", "it needs a header and at least two rows per class")
+        builder, options = BUILDERS[path.suffix.lower()]
+        datasets.disable_progress_bars()
+        try:
+            dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+        except Exception as exc:  # datasets wraps parser errors in several types
+            raise DataError(f"{path.name} could not be read: {str(exc).splitlines()[0][:200]}", "check that it is well-formed") from None
+        present = list(dataset.column_names)
+        text = _pick("text", columns.text, TEXT_COLUMNS, present, path)
+        pair = _pick("text pair", columns.text_pair, PAIR_COLUMNS, present, path, required=False)
+        label = _pick("label", columns.label, LABEL_COLUMNS, present, path)
+        keep = [name for name in (text, pair, label) if name]
+        dataset = dataset.select_columns(keep).filter(lambda row: all(row[name] is not None and str(row[name]).strip() != "" for name in keep))
+        if len(dataset) == 0:
+            raise DataError(f"{path.name} has no rows with both a text and a label", "fill in the empty cells")
+        renames = {text: "text", label: "label", **({pair: "text_pair"} if pair else {})}
+        dataset = dataset.rename_columns({old: new for old, new in renames.items() if old != new})
+        return dataset.map(lambda row: {"label": str(row["label"])}).cast_column("label", datasets.Value("string"))
+
+    def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
+        label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if scratch:
+            config = AutoConfig.from_pretrained(model_dir, **label_ids)
+            model = AutoModelForSequenceClassification.from_config(config)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(model_dir, **label_ids, ignore_mismatched_sizes=True)
+        if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
+            tokenizer.pad_token = tokenizer.eos_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model, tokenizer
+
+    def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        return model, tokenizer, labels
+
+    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int) -> Any:
+        label2id = {label: i for i, label in enumerate(labels)}
+        has_pair = "text_pair" in dataset.column_names
+
+        def tokenize(batch: dict) -> dict:
+            encoded = processor(batch["text"], batch["text_pair"] if has_pair else None, truncation=True, max_length=max_length)
+            encoded["labels"] = [label2id[label] for label in batch["label"]]
+            return encoded
+
+        return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
+
+    def collator(self, processor: Any):
+        return DataCollatorWithPadding(processor)
+

@@ -1,0 +1,106 @@
+"""`zoo finetune` and `zoo eval`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zoo_core.cli.context import Context
+
+
+def _report(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def register(app: typer.Typer, context: Context) -> None:
+    @app.command()
+    def finetune(
+        model: Annotated[Optional[str], typer.Argument(help="REF: catalog name, store name, folder, models:/NAME/VERSION or runs:/ID/model.")] = None,
+        data: Annotated[Optional[Path], typer.Option(help="Training data: CSV, TSV, JSONL or parquet.")] = None,
+        config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe; flags given here override it.")] = None,
+        method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, or a plugin's method.")] = None,
+        val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
+        val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out for validation [0.1].")] = None,
+        task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first, e.g. text-classification).")] = None,
+        epochs: Annotated[Optional[int], typer.Option(help="Epochs [3].")] = None,
+        lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the method's).")] = None,
+        batch_size: Annotated[Optional[int], typer.Option(help="Batch size [16].")] = None,
+        max_length: Annotated[Optional[int], typer.Option(help="Tokens per example [128].")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Random seed [42].")] = None,
+        patience: Annotated[Optional[int], typer.Option(help="Epochs without improvement before stopping early [2].")] = None,
+        text_col: Annotated[Optional[str], typer.Option(help="Column holding the text (default: detected).")] = None,
+        text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
+        label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
+        rank: Annotated[Optional[int], typer.Option(help="LoRA rank [8].")] = None,
+        alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha [16].")] = None,
+        target_modules: Annotated[Optional[str], typer.Option(help="LoRA target modules, comma-separated (default: per architecture).")] = None,
+        unfreeze_last: Annotated[Optional[int], typer.Option(help="With --method freeze: also train the top N layers.")] = None,
+        baseline: Annotated[Optional[str], typer.Option(help="'scratch': also train the same architecture from random weights.")] = None,
+        register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<method>).")] = None,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
+        resume: Annotated[Optional[str], typer.Option(help="Continue run RUN_ID from its last checkpoint.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """Fine-tune a pretrained model on your data; tracked in MLflow and registered as a model version."""
+        from zoo_core import finetune as engine
+        from zoo_core.recipe import load_recipe
+
+        overrides = dict(
+            model=model, data=data, val=val, val_split=val_split, task=task, method=method, epochs=epochs, lr=lr,
+            batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col,
+            text_pair_col=text_pair_col, label_col=label_col, rank=rank, alpha=alpha,
+            target_modules=target_modules.split(",") if target_modules else None, unfreeze_last=unfreeze_last,
+            baseline=baseline, register=register_as, allow_pickle=allow_pickle or None,
+        )
+        # Training chatter (the Trainer prints its logs) goes to stderr; stdout is the result.
+        with contextlib.redirect_stdout(sys.stderr):
+            if resume:
+                outcomes = [engine.resume(resume, context.catalog, context.plugins, _report)]
+            else:
+                outcomes = engine.finetune(load_recipe(config, overrides), context.catalog, context.plugins, _report)
+        if as_json:
+            print(json.dumps([{**outcome.__dict__, "model_dir": str(outcome.model_dir)} for outcome in outcomes], indent=2))
+            return
+        table = Table(title="fine-tuning results (validation)", title_justify="left")
+        for column in ("run", "init", "accuracy", "macro-F1", "trainable params", "wall time"):
+            table.add_column(column, justify="left" if column in ("run", "init") else "right")
+        for outcome in outcomes:
+            table.add_row(
+                outcome.run_id,
+                outcome.init,
+                f"{outcome.metrics.get('accuracy', float('nan')):.3f}",
+                f"{outcome.metrics.get('macro_f1', float('nan')):.3f}",
+                f"{outcome.trainable:,} of {outcome.total:,}",
+                f"{outcome.seconds:.0f} s",
+            )
+        Console().print(table)
+        for outcome in outcomes:
+            if outcome.registered:
+                print(f"registered {outcome.registered}  (model folder: {outcome.model_dir})")
+        print("browse runs and versions: zoo ui")
+
+    @app.command("eval")
+    def evaluate(
+        model: Annotated[str, typer.Argument(help="REF of a fine-tuned model.")],
+        data: Annotated[Path, typer.Option(help="Labelled data: CSV, TSV, JSONL or parquet.")],
+        text_col: Annotated[Optional[str], typer.Option(help="Column holding the text (default: detected).")] = None,
+        text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
+        label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """Accuracy and macro-F1 of a fine-tuned model on labelled data."""
+        from zoo_core.finetune import evaluate as run_eval
+        from zoo_core.types import Columns
+
+        result = run_eval(model, data, Columns(text_col, text_pair_col, label_col), context.catalog, context.plugins)
+        if as_json:
+            print(json.dumps(result))
+            return
+        print(f"{result['model']} on {Path(result['data']).name} ({result['examples']} examples): accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}")

@@ -1,0 +1,143 @@
+"""`zoo runs`, `zoo models`, `zoo ui`: the MLflow side of zoo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zoo_core.cli.context import Context
+
+
+def _time(millis: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(millis / 1000)) if millis else ""
+
+
+def register(app: typer.Typer, context: Context) -> None:
+    @app.command()
+    def runs(
+        limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """Fine-tuning runs in the MLflow store, newest first."""
+        import mlflow
+
+        from zoo_core import tracking
+
+        experiment = tracking.connect()
+        found = mlflow.search_runs([experiment], max_results=limit, order_by=["attributes.start_time DESC"], output_format="list")
+        rows = [
+            {
+                "run_id": run.info.run_id,
+                "name": run.info.run_name,
+                "status": run.info.status,
+                "started": _time(run.info.start_time),
+                "base": run.data.params.get("base_model"),
+                "method": run.data.params.get("method"),
+                "init": run.data.params.get("init"),
+                "accuracy": run.data.metrics.get("final_accuracy"),
+                "macro_f1": run.data.metrics.get("final_macro_f1"),
+                "registered": run.data.tags.get("zoo.registered"),
+            }
+            for run in found
+        ]
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"{len(rows)} runs in {tracking.tracking_uri()}", title_justify="left")
+        for column in ("run_id", "status", "started", "base", "method", "init", "accuracy", "registered"):
+            table.add_column(column, no_wrap=column in ("run_id", "status"))
+        for row in rows:
+            accuracy = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
+            table.add_row(*(str(row[key] or "") for key in ("run_id", "status", "started", "base", "method", "init")), accuracy, row["registered"] or "")
+        Console().print(table)
+
+    models = typer.Typer(help="Registered models and their versions.", invoke_without_command=True, no_args_is_help=False)
+
+    @models.callback()
+    def list_models(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """List registered model versions with their aliases and lineage."""
+        if ctx.invoked_subcommand:
+            return
+        from mlflow import MlflowClient
+
+        from zoo_core import tracking
+
+        tracking.connect()
+        client = MlflowClient()
+        rows = []
+        for model in client.search_registered_models():
+            aliases = {}
+            for alias, version in (model.aliases or {}).items():
+                aliases.setdefault(str(version), []).append(alias)
+            for version in client.search_model_versions(f"name='{model.name}'"):
+                rows.append(
+                    {
+                        "name": model.name,
+                        "version": int(version.version),
+                        "aliases": aliases.get(str(version.version), []),
+                        "run_id": version.run_id,
+                        "created": _time(version.creation_timestamp),
+                        "tags": dict(version.tags),
+                    }
+                )
+        rows.sort(key=lambda row: (row["name"], -row["version"]))
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"{len(rows)} model versions", title_justify="left")
+        for column in ("model", "version", "aliases", "base", "method", "data", "run_id", "created"):
+            table.add_column(column, no_wrap=column in ("model", "run_id"))
+        for row in rows:
+            tags = row["tags"]
+            table.add_row(row["name"], str(row["version"]), ", ".join(row["aliases"]), tags.get("base", ""), tags.get("method", ""), tags.get("data_fingerprint", ""), row["run_id"] or "", row["created"])
+        Console().print(table)
+        print("use one anywhere a model is expected: models:/NAME/VERSION or models:/NAME@ALIAS")
+
+    @models.command()
+    def alias(
+        name: Annotated[str, typer.Argument(help="Registered model name.")],
+        version: Annotated[int, typer.Argument(help="Version number.")],
+        alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias to point at it, e.g. prod.")],
+    ) -> None:
+        """Point an alias (models:/NAME@ALIAS) at a version."""
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        from zoo_core import tracking
+        from zoo_core.errors import RefError
+
+        tracking.connect()
+        try:
+            MlflowClient().set_registered_model_alias(name, alias_name, str(version))
+        except MlflowException as exc:
+            raise RefError(f"cannot alias {name} version {version}: {exc.message.splitlines()[0]}", "`zoo models` lists the versions") from None
+        print(f"models:/{name}@{alias_name} -> version {version}")
+
+    app.add_typer(models, name="models")
+
+    @app.command()
+    def ui(
+        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    ) -> None:
+        """Open the MLflow UI on zoo's store (runs, metrics, plots, registered versions)."""
+        from zoo_core import tracking
+
+        tracking.connect()  # creates the store and the experiment on first use
+        command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.tracking_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        print(f"MLflow UI for {tracking.tracking_uri()} at http://127.0.0.1:{port}  (Ctrl-C stops it)", flush=True)
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+        try:
+            raise typer.Exit(subprocess.call(command, env=env))
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None

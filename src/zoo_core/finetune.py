@@ -1,0 +1,368 @@
+"""The fine-tuning engine: REF + data + recipe -> a trained model folder, an MLflow run
+and a registered model version.
+
+Training is the Hugging Face Trainer's; the domain's task adapter reads data and
+builds models, the method decides what trains. Every run checkpoints each epoch
+so `zoo finetune --resume RUN_ID` can continue it after a crash, in the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo_core import settings, tracking
+from zoo_core.catalog import Catalog
+from zoo_core.errors import DataError, RecipeError
+from zoo_core.plugins import Plugins
+from zoo_core.recipe import Recipe
+from zoo_core.refs import MODEL_INFO, ResolvedModel, resolve
+from zoo_core.types import Columns, Method, TaskAdapter
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs, resolved and checked before any run starts."""
+
+    recipe: Recipe
+    base: ResolvedModel
+    domain: str
+    task: str
+    method: Method
+    adapter: TaskAdapter
+    train: Any
+    val: Any
+    labels: list[str]
+    fingerprint: str
+    lr: float
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    init: str  # "pretrained" or "scratch"
+    metrics: dict[str, float]
+    trainable: int
+    total: int
+    seconds: float
+    model_dir: Path
+    registered: str | None  # models:/NAME/VERSION
+
+
+def fingerprint(*paths: Path | None) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if path is not None:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None]) -> Prepared:
+    """Resolve the model, domain, task and method and read the data: every user error surfaces here."""
+    if not recipe.model:
+        raise RecipeError("no model to fine-tune", "give a REF: zoo finetune bert-base-uncased --data train.csv")
+    if recipe.data is None:
+        raise RecipeError("no training data", "pass --data FILE (CSV, TSV, JSONL or parquet)")
+    methods = plugins.methods()
+    if recipe.method not in methods:
+        raise RecipeError(f"unknown method '{recipe.method}'", f"methods are {', '.join(sorted(methods))}")
+    base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
+    domains = plugins.domains()
+    if base.domain not in domains or domains[base.domain].adapter is None:
+        raise RecipeError(f"{recipe.model} is a '{base.domain}' model and no installed plugin trains that domain", "see `zoo plugins`")
+    domain = domains[base.domain]
+    task = recipe.task or domain.tasks[0]
+    if task not in domain.tasks:
+        raise RecipeError(f"the {domain.name} domain has no task '{task}'", f"tasks are {', '.join(domain.tasks)}")
+    adapter = domain.adapter(task)
+    columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col)
+    data = adapter.read(recipe.data, columns)
+    if recipe.val is not None:
+        train, val = data, adapter.read(recipe.val, columns)
+    else:
+        split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
+        train, val = split["train"], split["test"]
+    labels = sorted(set(train["label"]))
+    if len(labels) < 2:
+        raise DataError(f"{recipe.data.name} has a single class ('{labels[0]}')", "a classifier needs examples of at least two labels")
+    unseen = sorted(set(val["label"]) - set(labels))
+    if unseen:
+        raise DataError(f"validation labels never seen in training: {', '.join(unseen[:5])}", "add training examples of them or drop those rows")
+    lr = recipe.lr or float(methods[recipe.method].defaults.get("lr", 5e-5))
+    return Prepared(recipe, base, domain.name, task, methods[recipe.method], adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr)
+
+
+def run_dir(run_id: str) -> Path:
+    return settings.zoo_home() / "runs" / run_id
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint the Trainer finished writing (trainer_state.json comes last)."""
+    done = [path for path in folder.glob("checkpoint-*") if (path / "trainer_state.json").is_file()]
+    return max(done, key=lambda path: int(path.name.split("-")[1]), default=None)
+
+
+def registered_name(prepared: Prepared) -> str:
+    name = prepared.recipe.register_as or f"{prepared.base.name}-{prepared.recipe.method}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = None, parent: str | None = None) -> Outcome:
+    """One MLflow run: train, evaluate, save, log artifacts, register (pretrained runs only)."""
+    import mlflow
+    import torch
+    import transformers
+
+    recipe = prepared.recipe
+    init = "scratch" if scratch else "pretrained"
+    tags = {
+        "zoo.base": prepared.base.name,
+        "zoo.method": recipe.method,
+        "zoo.init": init,
+        "zoo.task": prepared.task,
+        "zoo.data_fingerprint": prepared.fingerprint,
+        "zoo.system.python": platform.python_version(),
+        "zoo.system.torch": torch.__version__,
+        "zoo.system.transformers": transformers.__version__,
+        "zoo.system.device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})",
+        **({"zoo.baseline_of": parent} if parent else {}),
+    }
+    started = time.perf_counter()
+    with tracking.run(run_id=resume_run_id, name=None if resume_run_id else f"{prepared.base.name}-{recipe.method}-{init}", tags=None if resume_run_id else tags) as run:
+        run_id = run.info.run_id
+        folder = run_dir(run_id)
+        if resume_run_id is None:
+            mlflow.log_params(
+                {
+                    "base_model": prepared.base.ref,
+                    "base_revision": prepared.base.revision or "",
+                    "method": recipe.method,
+                    "init": init,
+                    "task": prepared.task,
+                    "epochs": recipe.epochs,
+                    "lr": prepared.lr,
+                    "batch_size": recipe.batch_size,
+                    "max_length": recipe.max_length,
+                    "seed": recipe.seed,
+                    "data": str(recipe.data),
+                    "data_fingerprint": prepared.fingerprint,
+                    "train_examples": len(prepared.train),
+                    "val_examples": len(prepared.val),
+                    "labels": ",".join(prepared.labels),
+                    **{f"method.{key}": value for key, value in recipe.method_options().items()},
+                }
+            )
+            mlflow.log_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "recipe.yaml")
+        transformers.set_seed(recipe.seed)
+        model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
+        model = prepared.method.prepare(model, {**recipe.method_options(), "task": prepared.task})
+        trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+        total = sum(parameter.numel() for parameter in model.parameters())
+        mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total})
+        trainer = _trainer(prepared, model, processor, folder / "checkpoints")
+        trainer.train(resume_from_checkpoint=str(last_checkpoint(folder / "checkpoints")) if resume_run_id else None)
+        prediction = trainer.predict(trainer.eval_dataset)
+        metrics = {key.removeprefix("test_"): float(value) for key, value in prediction.metrics.items() if key.removeprefix("test_") in ("accuracy", "macro_f1", "loss")}
+        mlflow.log_metrics({f"final_{key}": value for key, value in metrics.items()})
+        model_dir = _save(prepared, trainer.model, processor, folder / "model", run_id, init)
+        mlflow.log_artifacts(str(model_dir), "model")
+        _log_plots(trainer, prediction, prepared.labels, folder)
+        registered = None
+        if not scratch:
+            name = registered_name(prepared)
+            version = tracking.register(run_id, "model", name, {key.removeprefix("zoo."): value for key, value in tags.items() if not key.startswith("zoo.system")} | {"base_revision": prepared.base.revision or ""})
+            registered = f"models:/{name}/{version}"
+            mlflow.set_tag("zoo.registered", registered)
+    return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, model_dir, registered)
+
+
+def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) -> Any:
+    import torch
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    recipe = prepared.recipe
+    on_gpu = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=recipe.epochs,
+        learning_rate=prepared.lr,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=max(recipe.batch_size, 32),
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        seed=recipe.seed,
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        fp16=on_gpu and not torch.cuda.is_bf16_supported(),
+        report_to=[],
+        dataloader_num_workers=0,
+        dataloader_pin_memory=on_gpu,
+        disable_tqdm=False,
+    )
+    encode = prepared.adapter.encode
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=encode(prepared.train, processor, prepared.labels, recipe.max_length),
+        eval_dataset=encode(prepared.val, processor, prepared.labels, recipe.max_length),
+        data_collator=prepared.adapter.collator(processor),
+        compute_metrics=classification_metrics,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=recipe.patience), _epoch_metrics()],
+    )
+
+
+def classification_metrics(prediction: Any) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    predicted = logits.argmax(-1)
+    return {
+        "accuracy": float(accuracy_score(prediction.label_ids, predicted)),
+        "macro_f1": float(f1_score(prediction.label_ids, predicted, average="macro")),
+    }
+
+
+def _epoch_metrics() -> Any:
+    from transformers import TrainerCallback
+
+    class EpochMetrics(TrainerCallback):
+        """Per-epoch metrics into the active MLflow run, with the epoch as the step."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            import mlflow
+
+            logs = logs or {}
+            step = round(state.epoch or 0)
+            values = {}
+            if "loss" in logs:
+                values["train_loss"] = logs["loss"]
+            for key in ("eval_loss", "eval_accuracy", "eval_macro_f1"):
+                if key in logs:
+                    values[key.replace("eval_", "val_")] = logs[key]
+            if values:
+                mlflow.log_metrics(values, step=step)
+
+    return EpochMetrics()
+
+
+def _save(prepared: Prepared, model: Any, processor: Any, target: Path, run_id: str, init: str) -> Path:
+    """A plain model folder every zoo command accepts; LoRA adapters are kept and also merged in."""
+    target.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "merge_and_unload"):  # PEFT
+        model.save_pretrained(target / "adapter")
+        model = model.merge_and_unload()
+    model.save_pretrained(target)
+    processor.save_pretrained(target)
+    info = {
+        "domain": prepared.domain,
+        "task": prepared.task,
+        "base": prepared.base.ref,
+        "base_revision": prepared.base.revision,
+        "method": prepared.recipe.method,
+        "init": init,
+        "labels": prepared.labels,
+        "max_length": prepared.recipe.max_length,
+        "run_id": run_id,
+    }
+    (target / MODEL_INFO).write_text(json.dumps(info, indent=2))
+    return target
+
+
+def _log_plots(trainer: Any, prediction: Any, labels: list[str], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    display = ConfusionMatrixDisplay.from_predictions(prediction.label_ids, logits.argmax(-1), labels=list(range(len(labels))), display_labels=labels, colorbar=False)
+    display.ax_.set_title("validation confusion matrix")
+    display.figure_.savefig(folder / "confusion_matrix.png", dpi=120, bbox_inches="tight")
+    plt.close(display.figure_)
+
+    history = trainer.state.log_history
+    train = [(entry["epoch"], entry["loss"]) for entry in history if "loss" in entry]
+    val = [(entry["epoch"], entry["eval_loss"], entry.get("eval_accuracy")) for entry in history if "eval_loss" in entry]
+    figure, loss_axis = plt.subplots(figsize=(6, 4))
+    if train:
+        loss_axis.plot(*zip(*train), marker="o", label="train loss")
+    if val:
+        loss_axis.plot([v[0] for v in val], [v[1] for v in val], marker="o", label="val loss")
+        accuracy_axis = loss_axis.twinx()
+        accuracy_axis.plot([v[0] for v in val], [v[2] for v in val], marker="s", color="tab:green", label="val accuracy")
+        accuracy_axis.set_ylabel("accuracy")
+        accuracy_axis.legend(loc="upper right")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("loss")
+    loss_axis.legend(loc="upper left")
+    loss_axis.set_title("learning curve")
+    figure.savefig(folder / "learning_curve.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    for name in ("confusion_matrix.png", "learning_curve.png"):
+        mlflow.log_artifact(str(folder / name), "plots")
+
+
+def finetune(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> list[Outcome]:
+    """The run the user asked for, then its `--baseline scratch` sibling."""
+    prepared = prepare(recipe, catalog, plugins, report)
+    outcomes = [train_run(prepared, scratch=False)]
+    if recipe.baseline == "scratch":
+        report("training the same architecture from random weights (--baseline scratch)")
+        outcomes.append(train_run(prepared, scratch=True, parent=outcomes[0].run_id))
+    return outcomes
+
+
+def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> Outcome:
+    """Continue a run from its last complete checkpoint, in the same MLflow run."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    tracking.connect()
+    try:
+        run = mlflow.get_run(run_id)
+    except MlflowException:
+        raise RecipeError(f"no zoo run {run_id} in {tracking.tracking_uri()}", "`zoo runs` lists the runs") from None
+    if run.info.status == "FINISHED":
+        raise RecipeError(f"run {run_id} already finished", "start a new run with zoo finetune")
+    if last_checkpoint(run_dir(run_id) / "checkpoints") is None:
+        raise RecipeError(f"run {run_id} has no complete checkpoint to resume from", "start it again with zoo finetune")
+    recipe = Recipe.model_validate(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/recipe.yaml")))
+    prepared = prepare(recipe, catalog, plugins, report)
+    return train_run(prepared, scratch=run.data.tags.get("zoo.init") == "scratch", resume_run_id=run_id, parent=run.data.tags.get("zoo.baseline_of"))
+
+
+def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: Plugins, batch_size: int = 32) -> dict[str, Any]:
+    """Accuracy and macro-F1 of a fine-tuned classifier on a labelled file."""
+    from transformers import Trainer, TrainingArguments
+
+    model = resolve(ref, catalog, plugins)
+    domains = plugins.domains()
+    if model.domain not in domains or domains[model.domain].adapter is None:
+        raise RecipeError(f"{ref} is a '{model.domain}' model and no installed plugin evaluates that domain", "see `zoo plugins`")
+    task = (model.info or {}).get("task") or domains[model.domain].tasks[0]
+    adapter = domains[model.domain].adapter(task)
+    network, processor, labels = adapter.load_trained(model.path)
+    dataset = adapter.read(data, columns)
+    unseen = sorted(set(dataset["label"]) - set(labels))
+    if unseen:
+        raise DataError(f"{data.name} has labels the model never saw in training: {', '.join(unseen[:5])}", f"its labels are {', '.join(labels)}")
+    max_length = (model.info or {}).get("max_length", 128)
+    args = TrainingArguments(output_dir=str(settings.zoo_home() / "cache" / "eval"), per_device_eval_batch_size=batch_size, report_to=[], disable_tqdm=True)
+    trainer = Trainer(model=network, args=args, data_collator=adapter.collator(processor), compute_metrics=classification_metrics)
+    prediction = trainer.predict(adapter.encode(dataset, processor, labels, max_length))
+    return {"model": ref, "data": str(data), "examples": len(dataset), "accuracy": prediction.metrics["test_accuracy"], "macro_f1": prediction.metrics["test_macro_f1"]}

@@ -1,0 +1,66 @@
+"""Fine-tuning recipes: YAML files (`zoo finetune -c recipe.yaml`) that CLI flags override.
+
+The resolved recipe is what a run logs, so `--resume` can rebuild the run from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo_core.errors import RecipeError, shown_path
+
+METHOD_OPTIONS = ("rank", "alpha", "target_modules", "unfreeze_last")
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    model: str | None = Field(None, description="the REF to fine-tune")
+    data: Path | None = Field(None, description="training data: CSV, TSV, JSONL or parquet")
+    val: Path | None = Field(None, description="validation data; otherwise val_split of data")
+    val_split: float = Field(0.1, gt=0, lt=1)
+    task: str | None = None
+    method: str = "full"
+    epochs: int = Field(3, ge=1)
+    lr: float | None = Field(None, gt=0, description="default: the method's")
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(128, ge=8)
+    seed: int = 42
+    patience: int = Field(2, ge=1, description="epochs without improvement before early stopping")
+    text_col: str | None = None
+    text_pair_col: str | None = None
+    label_col: str | None = None
+    rank: int | None = Field(None, ge=1)
+    alpha: int | None = Field(None, ge=1)
+    target_modules: list[str] | None = None
+    unfreeze_last: int | None = Field(None, ge=0)
+    baseline: Literal["scratch"] | None = None
+    register_as: str | None = Field(None, alias="register", description="registered model name; default <base>-<method>")
+    allow_pickle: bool = False
+
+    def method_options(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in METHOD_OPTIONS if getattr(self, name) is not None}
+
+
+def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
+    """The recipe file (if any) with every CLI flag that was given laid over it."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise RecipeError(f"recipe {path} does not exist", "give the path of a YAML recipe")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise RecipeError(f"{shown_path(path)} must be a mapping of recipe fields")
+        values.update(loaded)
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Recipe.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        source = shown_path(path) if path else "options"
+        raise RecipeError(f"{source}: {where}: {first['msg']}", "see `zoo finetune --help` for the recipe fields") from None

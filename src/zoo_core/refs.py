@@ -1,0 +1,83 @@
+"""One resolver from every REF a user can type to a local model folder.
+
+A REF is a catalog name (`bert-base-uncased[@REV]`, pulled on first use), a model
+already in the store (`my-bert`), a local folder, `models:/NAME/VERSION`,
+`models:/NAME@ALIAS` or `runs:/RUN_ID/model`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo_core.catalog import Catalog
+from zoo_core.errors import RefError, UnknownModelError
+from zoo_core.plugins import Plugins
+from zoo_core.store import Store, ensure_loadable
+
+MODEL_INFO = "zoo-model.json"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    ref: str
+    path: Path
+    name: str
+    domain: str | None
+    revision: str | None = None
+    info: dict[str, Any] | None = None  # zoo-model.json of a model zoo fine-tuned
+
+
+def _guess_domain(path: Path) -> str | None:
+    """For a plain Hugging Face folder with no zoo metadata: tokenizer means text, processor means images."""
+    if any((path / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+        return "nlp"
+    if (path / "preprocessor_config.json").exists():
+        return "cv"
+    return None
+
+
+def _from_folder(ref: str, path: Path, name: str, catalog: Catalog, revision: str | None = None) -> ResolvedModel:
+    info = json.loads((path / MODEL_INFO).read_text()) if (path / MODEL_INFO).is_file() else None
+    domain = (info or {}).get("domain")
+    if domain is None and name in catalog.entries:
+        domain = catalog.entries[name]["domain"]
+    return ResolvedModel(ref, path, name, domain or _guess_domain(path), revision, info)
+
+
+def resolve(
+    ref: str,
+    catalog: Catalog,
+    plugins: Plugins,
+    allow_pickle: bool = False,
+    report: Callable[[str], None] = lambda line: None,
+) -> ResolvedModel:
+    """Turn `ref` into a local folder, pulling catalog models that are not yet in the store."""
+    if ref.startswith(("models:/", "runs:/")):
+        from zoo_core import tracking
+
+        path = tracking.download(ref)
+        name = ref.split(":/", 1)[1].strip("/").split("/")[0].split("@")[0]
+        return _from_folder(ref, path, name, catalog)
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return _from_folder(ref, path.resolve(), path.resolve().name, catalog)
+    if ref.startswith((".", "/", "~")):
+        raise RefError(f"{ref} does not exist", "give a model folder, a catalog name, models:/NAME/VERSION or runs:/ID/model")
+    store = Store()
+    name = ref.split("@", 1)[0]
+    manifest = store.manifest(name) if "/" not in name else None
+    if manifest is None or "@" in ref:
+        from zoo_core.pull import plan_pull, pull
+
+        try:
+            plan = plan_pull(ref, catalog)
+        except UnknownModelError as exc:
+            raise RefError(f"'{ref}' is not a catalog name, a model in the store or a folder", exc.fix) from None
+        report(f"pulling {ref} into the store")
+        manifest = pull(plan, plugins.sources(), report=lambda line: report(f"skipped {line}")).manifest
+    ensure_loadable(manifest, allow_pickle)
+    return _from_folder(ref, store.path(manifest.name), manifest.name, catalog, manifest.revision)

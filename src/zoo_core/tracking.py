@@ -1,0 +1,121 @@
+"""MLflow: where runs and registered versions live, and the few calls zoo makes.
+
+With no `MLFLOW_TRACKING_URI`, runs go to a SQLite store under `ZOO_HOME` with
+artifacts beside it; a team points the variable at its MLflow server instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from zoo_core import settings
+from zoo_core.errors import RefError
+
+EXPERIMENT = "zoo"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{settings.zoo_home() / 'mlflow.db'}"
+
+
+def uses_default_store() -> bool:
+    return not os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def connect() -> str:
+    """Point MLflow at the zoo store and return the `zoo` experiment's id."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if uses_default_store():
+        settings.zoo_home().mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = (settings.zoo_home() / "mlartifacts").as_uri() if uses_default_store() else None
+    return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+
+
+@contextlib.contextmanager
+def run(run_id: str | None = None, name: str | None = None, tags: dict[str, str] | None = None) -> Iterator[Any]:
+    """A new (or, with `run_id`, resumed) MLflow run that ends FAILED if anything raises."""
+    import mlflow
+
+    experiment_id = connect()
+    active = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id, run_name=name, tags=tags, log_system_metrics=True)
+    try:
+        yield active
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def register(run_id: str, artifact_path: str, name: str, tags: dict[str, str]) -> str:
+    """Register a run's model folder as a new version of `name`; returns the version."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    with contextlib.suppress(MlflowException):  # already registered
+        client.create_registered_model(name, description="Fine-tuned with zoo")
+    source = f"{mlflow.get_run(run_id).info.artifact_uri}/{artifact_path}"
+    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags)
+    return version.version
+
+
+def download(uri: str) -> Path:
+    """A `models:/` or `runs:/` URI as a local folder, cached under ZOO_HOME."""
+    import hashlib
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    connect()
+    target = settings.zoo_home() / "cache" / "mlflow" / hashlib.sha256(f"{tracking_uri()}|{uri}".encode()).hexdigest()[:16]
+    try:
+        resolved = _pinned(uri)
+    except MlflowException as exc:
+        raise RefError(f"{uri} does not exist in {tracking_uri()}: {exc.message.splitlines()[0]}", "`zoo models` and `zoo runs` list what does") from None
+    marker = target / ".zoo-source"
+    if marker.is_file() and marker.read_text() == resolved:
+        return target / "model"
+    try:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=resolved, dst_path=str(target / "download")))
+    except (MlflowException, OSError) as exc:
+        raise RefError(f"{uri} could not be downloaded: {exc}", "check the run's artifacts with `zoo runs`") from None
+    if (target / "model").exists():
+        shutil.rmtree(target / "model")
+    path.rename(target / "model")
+    marker.write_text(resolved)
+    return target / "model"
+
+
+def _pinned(uri: str) -> str:
+    """`models:/name@alias` or `models:/name/3` -> the version's source, so a moved alias refreshes the cache."""
+    from mlflow import MlflowClient
+
+    if not uri.startswith("models:/"):
+        return uri
+    client = MlflowClient()
+    name, _, rest = uri.removeprefix("models:/").partition("/")
+    if "@" in name:
+        name, alias = name.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+    elif rest.isdigit():
+        version = client.get_model_version(name, rest)
+    else:
+        raise RefError(f"'{uri}' is not a model URI", "write models:/NAME/VERSION or models:/NAME@ALIAS")
+    return version.source
+

@@ -1,0 +1,212 @@
+"""`zoo finetune`, `zoo eval`, `zoo runs`, `zoo models`, `zoo ui` on a tiny BERT, tracked in MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from helpers import ZOO, assert_error_line, assert_one_line_error, zoo
+from tiny_models import sentiment_rows, tiny_bert, write_csv
+
+FAST = ["--lr", "5e-3", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    zoo("pull", str(tiny_bert(folder / "tiny-bert-ckpt")), "--name", "tiny-bert")
+    return {
+        "train": write_csv(folder / "train.csv", sentiment_rows(240, 1)),
+        "val": write_csv(folder / "val.csv", sentiment_rows(60, 2)),
+        "test": write_csv(folder / "test.csv", sentiment_rows(100, 3)),
+        "folder": folder,
+    }
+
+
+def finetune(*args: str, **kwargs) -> list[dict]:
+    return json.loads(zoo("finetune", *args, "--json", **kwargs).stdout)
+
+
+def mlflow_client():
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
+    return MlflowClient()
+
+
+@pytest.fixture(scope="module")
+def trained(data: dict[str, Path]) -> list[dict]:
+    """The README's flow: full fine-tune, registered as `reviews`, with a scratch baseline."""
+    return finetune("tiny-bert", "--data", str(data["train"]), "--val", str(data["val"]), "--method", "full", "--epochs", "4", *FAST, "--register", "reviews", "--baseline", "scratch")
+
+
+def test_finetune_trains_registers_and_compares_with_scratch(trained: list[dict]) -> None:
+    pretrained, scratch = trained
+    assert (pretrained["init"], scratch["init"]) == ("pretrained", "scratch")
+    assert pretrained["metrics"]["accuracy"] >= 0.9, "the tiny model learns the sentiment words"
+    assert pretrained["registered"] == "models:/reviews/1" and scratch["registered"] is None
+    assert pretrained["trainable"] == pretrained["total"] > 0
+    model_dir = Path(pretrained["model_dir"])
+    assert (model_dir / "model.safetensors").is_file() and (model_dir / "tokenizer.json").is_file()
+    info = json.loads((model_dir / "zoo-model.json").read_text())
+    assert info["labels"] == ["negative", "positive"] and info["base"] == "tiny-bert" and info["method"] == "full"
+
+
+def test_the_run_and_version_in_mlflow(trained: list[dict], data: dict[str, Path]) -> None:
+    client = mlflow_client()
+    run = client.get_run(trained[0]["run_id"])
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["base_model"] == "tiny-bert" and params["method"] == "full" and params["epochs"] == "4"
+    assert len(params["data_fingerprint"]) == 16 and params["labels"] == "negative,positive"
+    assert run.data.metrics["trainable_parameters"] == trained[0]["trainable"]
+    assert [metric.step for metric in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2, 3, 4]
+    assert run.data.tags["zoo.system.torch"] and run.data.tags["zoo.registered"] == "models:/reviews/1"
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id)} | {item.path for item in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"model", "recipe.yaml", "plots/confusion_matrix.png", "plots/learning_curve.png"} <= artifacts
+    version = client.get_model_version("reviews", "1")
+    assert version.run_id == run.info.run_id
+    assert version.tags["base"] == "tiny-bert" and version.tags["method"] == "full" and version.tags["data_fingerprint"] == params["data_fingerprint"]
+    sibling = client.get_run(trained[1]["run_id"])
+    assert sibling.data.tags["zoo.baseline_of"] == run.info.run_id and sibling.data.params["init"] == "scratch"
+
+
+def test_every_kind_of_ref_evaluates_the_same(trained: list[dict], data: dict[str, Path]) -> None:
+    zoo("models", "alias", "reviews", "1", "prod")
+    refs = ["models:/reviews/1", "models:/reviews@prod", f"runs:/{trained[0]['run_id']}/model", trained[0]["model_dir"]]
+    results = [json.loads(zoo("eval", ref, "--data", str(data["test"]), "--json").stdout) for ref in refs]
+    assert len({round(result["accuracy"], 6) for result in results}) == 1
+    assert results[0]["accuracy"] >= 0.9 and results[0]["examples"] == 100
+    assert "accuracy" in zoo("eval", "models:/reviews@prod", "--data", str(data["test"])).stdout
+
+
+def test_runs_and_models_list_what_mlflow_holds(trained: list[dict]) -> None:
+    runs = {run["run_id"]: run for run in json.loads(zoo("runs", "--json").stdout)}
+    assert runs[trained[0]["run_id"]]["registered"] == "models:/reviews/1"
+    assert runs[trained[1]["run_id"]]["init"] == "scratch"
+    versions = json.loads(zoo("models", "--json").stdout)
+    reviews = [version for version in versions if version["name"] == "reviews"]
+    assert reviews[0]["version"] == 1 and "prod" in reviews[0]["aliases"]
+    assert "models:/NAME@ALIAS" in zoo("models").stdout
+
+
+def test_freeze_and_lora_train_few_parameters(data: dict[str, Path]) -> None:
+    common = ["tiny-bert", "--data", str(data["train"]), "--val", str(data["val"]), "--epochs", "1", *FAST]
+    [frozen] = finetune(*common, "--method", "freeze")
+    assert frozen["trainable"] == 32 * 2 + 2, "only the classifier head: hidden x labels + biases"
+    [unfrozen] = finetune(*common, "--method", "freeze", "--unfreeze-last", "1")
+    assert frozen["trainable"] < unfrozen["trainable"] < unfrozen["total"]
+    [lora] = finetune(*common, "--method", "lora", "--rank", "4")
+    assert lora["trainable"] < 0.2 * lora["total"] and lora["registered"] == "models:/tiny-bert-lora/1"
+    model_dir = Path(lora["model_dir"])
+    assert (model_dir / "adapter" / "adapter_config.json").is_file(), "the adapter is kept"
+    assert json.loads(zoo("eval", str(model_dir), "--data", str(data["test"]), "--json").stdout)["examples"] == 100, "and merged into a plain model"
+
+
+def test_recipe_file_with_flags_overriding_it(data: dict[str, Path], tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"model: tiny-bert\ndata: {data['train']}\nval: {data['val']}\nmethod: freeze\nepochs: 1\nlr: 0.005\n")
+    [outcome] = finetune("-c", str(recipe), "--method", "full")
+    assert outcome["trainable"] == outcome["total"], "--method full won over the recipe's freeze"
+    logged = mlflow_client().download_artifacts(outcome["run_id"], "recipe.yaml", str(tmp_path))
+    text = Path(logged).read_text()
+    assert "method: full" in text and "epochs: 1" in text
+
+
+def test_a_failing_run_ends_failed(data: dict[str, Path]) -> None:
+    result = zoo("finetune", "tiny-bert", "--data", str(data["train"]), "--method", "lora", "--target-modules", "nonexistent", check=False)
+    assert_error_line(result, "LoRA cannot adapt this model", "--target-modules")
+    runs = json.loads(zoo("runs", "--json", "--limit", "1").stdout)
+    assert runs[0]["status"] == "FAILED"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "missing.csv"], "data file missing.csv does not exist"),
+        (["--data", "{folder}/wrong-columns.csv"], "cannot tell which column holds the label; its columns are review, stars"),
+        (["--data", "{folder}/train.csv", "--label-col", "grade"], "has no label column 'grade'; its columns are text, label"),
+        (["--data", "{folder}/one-class.csv"], "has a single class ('positive')"),
+        (["--data", "{folder}/empty.csv"], "empty.csv is empty"),
+        (["--data", "{folder}/train.csv", "--method", "dance"], "unknown method 'dance'; methods are freeze, full, lora"),
+        (["--data", "{folder}/train.csv", "--val", "{folder}/new-label.csv"], "validation labels never seen in training: neutral"),
+    ],
+    ids=["missing-file", "missing-column", "wrong-column-flag", "single-class", "empty-file", "unknown-method", "unseen-val-label"],
+)
+def test_bad_training_input_is_one_line_and_starts_no_run(data: dict[str, Path], args: list[str], message: str) -> None:
+    folder = data["folder"]
+    write_csv(folder / "wrong-columns.csv", [("great film", "5")], header=("review", "stars"))
+    write_csv(folder / "one-class.csv", [(text, "positive") for text, _ in sentiment_rows(20, 4)])
+    (folder / "empty.csv").write_text("")
+    write_csv(folder / "new-label.csv", [("the film", "neutral")])
+    before = len(json.loads(zoo("runs", "--json", "--limit", "1000").stdout))
+    result = zoo("finetune", "tiny-bert", *[arg.format(folder=folder) for arg in args], check=False)
+    assert_one_line_error(result, message)
+    assert len(json.loads(zoo("runs", "--json", "--limit", "1000").stdout)) == before
+
+
+def test_bad_refs_and_eval_labels(trained: list[dict], data: dict[str, Path]) -> None:
+    assert_one_line_error(zoo("finetune", "no-such-model", "--data", str(data["train"]), check=False), "'no-such-model' is not a catalog name")
+    assert_one_line_error(zoo("eval", "models:/reviews/99", "--data", str(data["test"]), check=False), "models:/reviews/99 does not exist")
+    assert_one_line_error(zoo("eval", "./nowhere", "--data", str(data["test"]), check=False), "./nowhere does not exist")
+    unseen = write_csv(data["folder"] / "unseen.csv", [("the film", "neutral")])
+    assert_one_line_error(zoo("eval", "models:/reviews/1", "--data", str(unseen), check=False), "labels the model never saw in training: neutral")
+
+
+def test_kill_9_then_resume_finishes_the_same_run(data: dict[str, Path]) -> None:
+    args = ["finetune", "tiny-bert", "--data", str(data["train"]), "--val", str(data["val"]), "--epochs", "12", "--patience", "12", *FAST, "--register", "resumed"]
+    process = subprocess.Popen([str(ZOO), *args], env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = Path(os.environ["ZOO_HOME"]) / "runs"
+    known = set(runs.iterdir()) if runs.exists() else set()
+    deadline, checkpoint = time.monotonic() + 120, None
+    while time.monotonic() < deadline and checkpoint is None:
+        new = [path for path in runs.glob("*/checkpoints/checkpoint-*") if path.parents[1] not in known and (path / "trainer_state.json").exists()]
+        checkpoint = new[0] if new else None
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert checkpoint is not None, "training never reached its first checkpoint"
+    run_id = checkpoint.parents[1].name
+    assert mlflow_client().get_run(run_id).info.status == "RUNNING"
+
+    [resumed] = finetune("--resume", run_id)
+    assert resumed["run_id"] == run_id and resumed["registered"] == "models:/resumed/1"
+    client = mlflow_client()
+    assert client.get_run(run_id).info.status == "FINISHED"
+    steps = [metric.step for metric in client.get_metric_history(run_id, "val_accuracy")]
+    assert steps[-1] == 12 and len(set(steps)) == len(steps) >= 11, "every epoch once, the killed one possibly lost"
+    assert_one_line_error(zoo("finetune", "--resume", run_id, check=False), f"run {run_id} already finished")
+
+
+def test_an_explicit_tracking_uri_wins(data: dict[str, Path], tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'team.db'}"
+    [outcome] = finetune("tiny-bert", "--data", str(data["train"]), "--epochs", "1", *FAST, env={"MLFLOW_TRACKING_URI": uri})
+    ids = [run["run_id"] for run in json.loads(zoo("runs", "--json", env={"MLFLOW_TRACKING_URI": uri}).stdout)]
+    assert ids == [outcome["run_id"]]
+    assert outcome["run_id"] not in [run["run_id"] for run in json.loads(zoo("runs", "--json", "--limit", "1000").stdout)]
+
+
+def test_zoo_ui_serves_the_store(trained: list[dict]) -> None:
+    port = 5000 + os.getpid() % 1000
+    process = subprocess.Popen([str(ZOO), "ui", "--port", str(port)], env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        assert f"http://127.0.0.1:{port}" in process.stdout.readline()
+        deadline, payload = time.monotonic() + 90, None
+        while time.monotonic() < deadline and payload is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/search", timeout=5) as response:
+                    payload = json.load(response)
+            except OSError:
+                time.sleep(0.5)
+        assert payload is not None, "the UI never answered"
+        assert "reviews" in {model["name"] for model in payload["registered_models"]}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
