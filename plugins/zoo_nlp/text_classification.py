@@ -1,7 +1,7 @@
 """Text classification (single texts and text pairs) for any encoder or decoder.
 
-Imported only when a command trains or evaluates, so torch, transformers and
-datasets load here and not at `zoo` start-up.
+Imported only when a command trains, evaluates, exports or predicts; each method
+imports what it needs, so predicting with an ONNX export never loads torch.
 """
 
 from __future__ import annotations
@@ -9,11 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
-from transformers.utils import logging as transformers_logging
-
 from zoo_core.errors import DataError
-from zoo_core.types import Columns
+from zoo_core.types import Columns, ExportSpec
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "premise", "question", "snippet")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
@@ -35,9 +32,14 @@ def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: l
     return None
 
 
-# A new head is always "missing from the checkpoint": that report is noise here.
-transformers_logging.set_verbosity_error()
-transformers_logging.disable_progress_bar()
+def _transformers():
+    import transformers
+    from transformers.utils import logging
+
+    # A new head is always "missing from the checkpoint": that report is noise here.
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    return transformers
 
 
 class TextClassification:
@@ -71,21 +73,23 @@ class TextClassification:
         return dataset.map(lambda row: {"label": str(row["label"])}).cast_column("label", datasets.Value("string"))
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
+        transformers = _transformers()
         label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        classifier = transformers.AutoModelForSequenceClassification
         if scratch:
-            config = AutoConfig.from_pretrained(model_dir, **label_ids)
-            model = AutoModelForSequenceClassification.from_config(config)
+            model = classifier.from_config(transformers.AutoConfig.from_pretrained(model_dir, **label_ids))
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(model_dir, **label_ids, ignore_mismatched_sizes=True)
+            model = classifier.from_pretrained(model_dir, **label_ids, ignore_mismatched_sizes=True)
         if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
             tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, tokenizer
 
     def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        transformers = _transformers()
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         return model, tokenizer, labels
 
@@ -101,5 +105,53 @@ class TextClassification:
         return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
 
     def collator(self, processor: Any):
-        return DataCollatorWithPadding(processor)
+        return _transformers().DataCollatorWithPadding(processor)
+
+    def export_spec(self, model: Any, processor: Any) -> ExportSpec:
+        import numpy as np
+
+        config = model.config
+        names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in processor.model_input_names else [])
+        pad = processor.pad_token_id or 0
+        low = max(processor.all_special_ids, default=-1) + 1  # ordinary tokens only
+        low = low if low < config.vocab_size else 0
+
+        def sample(batch: int, length: int, seed: int) -> dict[str, Any]:
+            rng = np.random.default_rng(seed)
+            ids = rng.integers(low, config.vocab_size, size=(batch, length), dtype=np.int64)
+            mask = np.ones((batch, length), dtype=np.int64)
+            for row, used in enumerate(rng.integers(1, length + 1, size=batch)):
+                ids[row, used:], mask[row, used:] = pad, 0  # some rows padded, as in a real batch
+            inputs = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in names:
+                inputs["token_type_ids"] = np.zeros((batch, length), dtype=np.int64)
+            return inputs
+
+        axes = {name: {0: "batch", 1: "sequence"} for name in names}
+        return ExportSpec(
+            input_names=tuple(names),
+            output_names=("logits",),
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            sample=sample,
+            max_length=int(getattr(config, "max_position_embeddings", 512) or 512),
+            model_type=config.model_type if config.model_type in ("bert", "roberta", "distilbert", "electra", "gpt2") else None,
+            num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
+            hidden_size=int(getattr(config, "hidden_size", 0) or 0),
+        )
+
+    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+        """Tokenise with the `tokenizers` library alone: no transformers, no torch."""
+        import numpy as np
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length)
+        pad = tokenizer.padding or {}
+        tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+        encoded = tokenizer.encode_batch(inputs)
+        return {
+            "input_ids": np.array([item.ids for item in encoded], dtype=np.int64),
+            "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64),
+            "token_type_ids": np.array([item.type_ids for item in encoded], dtype=np.int64),
+        }
 

@@ -364,7 +364,15 @@ def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: 
     if unseen:
         raise DataError(f"{data.name} has labels the model never saw in training: {', '.join(unseen[:5])}", f"its labels are {', '.join(labels)}")
     max_length = (model.info or {}).get("max_length", 128)
-    args = TrainingArguments(output_dir=str(settings.zoo_home() / "cache" / "eval"), per_device_eval_batch_size=batch_size, report_to=[], disable_tqdm=True)
+    import torch
+
+    args = TrainingArguments(
+        output_dir=str(settings.zoo_home() / "cache" / "eval"),
+        per_device_eval_batch_size=batch_size,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
     trainer = Trainer(model=network, args=args, data_collator=adapter.collator(processor), compute_metrics=classification_metrics)
     prediction = trainer.predict(adapter.encode(dataset, processor, labels, max_length))
     return {"model": ref, "data": str(data), "examples": len(dataset), "accuracy": prediction.metrics["test_accuracy"], "macro_f1": prediction.metrics["test_macro_f1"]}

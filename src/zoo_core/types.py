@@ -44,6 +44,25 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class ExportSpec:
+    """What an exporter needs from a domain: graph names, dynamic axes and fresh inputs.
+
+    `sample(batch, length, seed)` returns valid random inputs as numpy arrays keyed
+    by input name. `model_type`, `num_heads` and `hidden_size` let onnxruntime's
+    transformer optimizer fuse attention (None/0 when it does not apply).
+    """
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    dynamic_axes: dict[str, dict[int, str]]
+    sample: Callable[[int, int, int], dict[str, Any]]
+    max_length: int
+    model_type: str | None = None
+    num_heads: int = 0
+    hidden_size: int = 0
+
+
+@dataclass(frozen=True)
 class Columns:
     """Which columns of a data file hold the inputs and the label (None: detect)."""
 
@@ -76,6 +95,12 @@ class TaskAdapter(Protocol):
     def collator(self, processor: Any) -> Callable[[list[dict]], dict]:
         """Batches encoded examples (padding them as the model needs)."""
 
+    def export_spec(self, model: Any, processor: Any) -> ExportSpec:
+        """Input and output names, dynamic axes and random inputs for exporting `model`."""
+
+    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+        """Raw user inputs (texts, image paths) as the exported graph's numpy inputs, without torch."""
+
 
 @dataclass(frozen=True)
 class Method:
@@ -97,9 +122,12 @@ class Method:
 class Exporter:
     """A format a model can be exported to (onnx, ...).
 
-    `export(model_dir, out_dir, options)` writes the exported model into `out_dir`.
+    `export(model_dir, adapter, out_dir, options)` writes the exported model into
+    the empty folder `out_dir` and returns a report (a JSON-ready dict) that zoo
+    saves as `zoo-export.json`. `adapter` is the model's `TaskAdapter`: it loads
+    the model and supplies sample inputs. Validation failures raise `ZooError`s.
     """
 
     format: str
     summary: str
-    export: Callable[[Path, Path, dict[str, Any]], None]
+    export: Callable[[Path, TaskAdapter, Path, dict[str, Any]], dict[str, Any]]

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from zoo_core import __version__, settings
-from zoo_core.cli import catalog, finetune, plugins as plugins_cli, store, tracking
+from zoo_core.cli import catalog, export, finetune, plugins as plugins_cli, store, tracking
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
 from zoo_core.plugins import Plugins, load_plugins
@@ -46,6 +46,7 @@ def create_app(plugins: Plugins) -> typer.Typer:
     catalog.register(app, context)
     store.register(app, context)
     finetune.register(app, context)
+    export.register(app, context)
     tracking.register(app, context)
     plugins_cli.register(app, context)
     plugins.add_commands(app)

@@ -52,11 +52,12 @@ def register(app: typer.Typer, context: Context) -> None:
             print(json.dumps(rows, indent=2))
             return
         table = Table(title=f"{len(rows)} runs in {tracking.tracking_uri()}", title_justify="left")
-        for column in ("run_id", "status", "started", "base", "method", "init", "accuracy", "registered"):
-            table.add_column(column, no_wrap=column in ("run_id", "status"))
+        for column in ("run_id", "status", "base", "method", "accuracy", "registered"):
+            table.add_column(column, no_wrap=column in ("run_id", "status"), overflow="fold")
         for row in rows:
             accuracy = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
-            table.add_row(*(str(row[key] or "") for key in ("run_id", "status", "started", "base", "method", "init")), accuracy, row["registered"] or "")
+            method = f"{row['method']} ({row['init']})" if row["init"] == "scratch" else row["method"] or ""
+            table.add_row(row["run_id"], row["status"], row["base"] or "", method, accuracy, row["registered"] or "")
         Console().print(table)
 
     models = typer.Typer(help="Registered models and their versions.", invoke_without_command=True, no_args_is_help=False)
@@ -97,7 +98,7 @@ def register(app: typer.Typer, context: Context) -> None:
             return
         table = Table(title=f"{len(rows)} model versions", title_justify="left")
         for column in ("model", "version", "aliases", "base", "method", "data", "run_id", "created"):
-            table.add_column(column, no_wrap=column in ("model", "run_id"))
+            table.add_column(column, no_wrap=column in ("model", "run_id"), overflow="fold")
         for row in rows:
             tags = row["tags"]
             table.add_row(row["name"], str(row["version"]), ", ".join(row["aliases"]), tags.get("base", ""), tags.get("method", ""), tags.get("data_fingerprint", ""), row["run_id"] or "", row["created"])

@@ -1,0 +1,77 @@
+"""`zoo predict`: labels and scores from an export, on ONNX Runtime alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo_core.errors import DataError, RefError
+from zoo_core.export import EXPORT_INFO
+from zoo_core.plugins import Plugins
+
+BATCH = 64
+# The fastest variant for each provider, best first.
+FASTEST = {"CPUExecutionProvider": ("int8", "optimized", "fp32"), "CUDAExecutionProvider": ("fp16", "optimized", "fp32")}
+
+
+def read_export(export_dir: Path) -> dict[str, Any]:
+    info = export_dir / EXPORT_INFO
+    if not info.is_file():
+        raise RefError(f"{export_dir} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF")
+    return json.loads(info.read_text())
+
+
+def read_inputs(file: Path | None) -> list[str]:
+    """A .txt file (one input per line) or .jsonl ({"text": ...} or a JSON string per line)."""
+    if file is None:
+        return []
+    if not file.is_file():
+        raise DataError(f"input file {file} does not exist", "give a .txt or .jsonl file")
+    lines = [line for line in file.read_text().splitlines() if line.strip()]
+    if file.suffix != ".jsonl":
+        return lines
+    inputs = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(f"{file.name} line {number} is not JSON", "write one {\"text\": ...} object per line") from None
+        inputs.append(value["text"] if isinstance(value, dict) and "text" in value else value)
+        if not isinstance(inputs[-1], str):
+            raise DataError(f"{file.name} line {number} has no text", "write one {\"text\": ...} object per line")
+    return inputs
+
+
+def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: str | None, plugins: Plugins) -> tuple[list[dict[str, Any]], str]:
+    import numpy as np
+
+    from zoo_onnx.runtime import run, session
+
+    info = read_export(export_dir)
+    if not inputs:
+        raise DataError("nothing to predict", "give inputs as arguments or with --file")
+    domains = plugins.domains()
+    if info["domain"] not in domains or domains[info["domain"]].adapter is None:
+        raise RefError(f"the export is a '{info['domain']}' model and no installed plugin handles that domain", "see `zoo plugins`")
+    adapter = domains[info["domain"]].adapter(info["task"])
+    if variant and variant not in info["variants"]:
+        raise RefError(f"this export has no {variant} variant", f"it has {', '.join(info['variants'])}")
+    runtime = None
+    if variant is None:
+        probe = session(export_dir / info["variants"]["fp32"]["file"], provider)
+        best = probe.get_providers()[0]
+        variant = next(name for name in FASTEST.get(best, ("optimized", "fp32")) if name in info["variants"])
+        runtime = probe if variant == "fp32" else None
+    runtime = runtime or session(export_dir / info["variants"][variant]["file"], provider)
+    labels = info["labels"]
+    results = []
+    for start in range(0, len(inputs), BATCH):
+        chunk = inputs[start : start + BATCH]
+        logits = run(runtime, adapter.onnx_inputs(export_dir, chunk, info["max_length"]))[0].astype(np.float64)
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+        for text, row in zip(chunk, probabilities):
+            best = int(row.argmax())
+            results.append({"input": text, "label": labels[best], "score": float(row[best]), "scores": {label: float(p) for label, p in zip(labels, row)}})
+    return results, f"{variant} on {runtime.get_providers()[0]}"

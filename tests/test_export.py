@@ -1,0 +1,121 @@
+"""`zoo export`, `zoo predict`, `zoo bench` on a fine-tuned tiny BERT, on the real ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from helpers import assert_one_line_error, zoo
+from tiny_models import sentiment_rows, tiny_bert, write_csv
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("export-data")
+    zoo("pull", str(tiny_bert(folder / "ckpt")), "--name", "tiny-bert-export")
+    train = write_csv(folder / "train.csv", sentiment_rows(240, 1))
+    [outcome] = json.loads(
+        zoo("finetune", "tiny-bert-export", "--data", str(train), "--epochs", "4", "--lr", "5e-3", "--register", "sentiment-onnx", "--json").stdout
+    )
+    return {**outcome, "test": write_csv(folder / "test.csv", sentiment_rows(100, 3)), "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def exported(model: dict) -> dict:
+    out = model["folder"] / "export"
+    result = zoo("export", "models:/sentiment-onnx/1", "--out", str(out), "--optimize", "--quantize", "int8", "--data", str(model["test"]), "--json")
+    return json.loads(result.stdout)
+
+
+def test_export_writes_validated_variants(exported: dict, model: dict) -> None:
+    out = Path(exported["path"])
+    assert sorted(exported["variants"]) == ["fp32", "int8", "optimized"]
+    for variant in exported["variants"].values():
+        assert (out / variant["file"]).stat().st_size > 0
+    assert exported["variants"]["fp32"]["max_abs_diff"]["logits"] < 1e-3
+    assert exported["variants"]["optimized"]["max_abs_diff"]["logits"] < 1e-3
+    assert (out / "tokenizer.json").is_file()
+    info = json.loads((out / "zoo-export.json").read_text())
+    assert info["source"] == "models:/sentiment-onnx/1" and info["run_id"] == model["run_id"] and info["labels"] == ["negative", "positive"]
+    metrics = info["metrics"]
+    assert metrics["pytorch"]["accuracy"] >= 0.9 and metrics["examples"] == 100
+    for name in ("fp32", "optimized", "int8"):
+        assert abs(metrics[name]["drop_points"]) <= 1.0
+
+
+def test_export_is_logged_on_its_run_and_version(exported: dict, model: dict) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
+    client = MlflowClient()
+    run = client.get_run(model["run_id"])
+    assert run.data.tags["zoo.export"] == exported["path"]
+    assert {item.path for item in client.list_artifacts(model["run_id"], "export")} >= {"export/model.onnx", "export/zoo-export.json"}
+    onnx_model = mlflow.onnx.load_model(run.data.tags["zoo.onnx_model"])
+    assert [node.name for node in onnx_model.graph.input][:2] == ["input_ids", "attention_mask"]
+    assert client.get_model_version("sentiment-onnx", "1").tags["onnx_export"] == exported["path"]
+
+
+def test_predict_labels_texts_without_torch(exported: dict, tmp_path: Path) -> None:
+    out = zoo("predict", exported["path"], "the film was wonderful", "a dull and boring plot").stdout.splitlines()
+    assert out[0].startswith("positive\t") and out[1].startswith("negative\t")
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"text": "a superb cast"}\n"an awful ending"\n')
+    results = json.loads(zoo("predict", exported["path"], "--file", str(inputs), "--provider", "cpu", "--variant", "fp32", "--json").stdout)
+    assert [result["label"] for result in results] == ["positive", "negative"]
+    assert all(abs(sum(result["scores"].values()) - 1) < 1e-6 for result in results)
+
+
+def test_bench_compares_pytorch_and_every_variant(exported: dict) -> None:
+    result = json.loads(zoo("bench", exported["path"], "--batch", "1,4", "--length", "16", "--runs", "3", "--threads", "1", "--json").stdout)
+    engines = {(row["batch"], row["engine"]) for row in result["rows"]}
+    assert engines == {(batch, engine) for batch in (1, 4) for engine in ("pytorch eager", "onnx fp32", "onnx optimized", "onnx int8")}
+    assert all(row["median_ms"] > 0 and row["speedup"] > 0 for row in result["rows"])
+    assert json.loads(Path(result["saved"]).read_text())["rows"] == result["rows"]
+
+
+def test_a_perturbed_graph_is_refused(model: dict, tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from zoo_nlp.text_classification import TextClassification
+    from zoo_onnx.export import _torch_export, validate
+    from zoo_onnx.runtime import ExportError
+
+    adapter = TextClassification()
+    network, processor, _ = adapter.load_trained(Path(model["model_dir"]))
+    network.eval()
+    spec = adapter.export_spec(network, processor)
+    graph = tmp_path / "model.onnx"
+    _torch_export(network, spec, graph, 17)
+    assert validate(graph, network, spec)["logits"] < 1e-3
+    proto = onnx.load(str(graph))
+    weight = max(proto.graph.initializer, key=lambda tensor: np.prod(tensor.dims))
+    noise = np.random.default_rng(0).normal(0, 0.5, size=tuple(weight.dims))  # not a constant shift: LayerNorm would absorb it
+    perturbed = numpy_helper.to_array(weight) + noise
+    weight.CopyFrom(numpy_helper.from_array(perturbed.astype(np.float32), weight.name))
+    onnx.save(proto, str(graph))
+    with pytest.raises(ExportError, match="does not match PyTorch"):
+        validate(graph, network, spec)
+
+
+def test_bad_export_and_predict_input(model: dict, exported: dict, tmp_path: Path) -> None:
+    assert_one_line_error(zoo("export", "no-such-model", check=False), "'no-such-model' is not a catalog name")
+    out = tmp_path / "never"
+    assert_one_line_error(zoo("export", model["model_dir"], "--opset", "7", "--out", str(out), check=False), "opset 7 is not supported")
+    assert not out.exists() and not list(tmp_path.glob(".never*")), "nothing half-written"
+    assert_one_line_error(zoo("export", model["model_dir"], "--quantize", "int4", "--out", str(out), check=False), "--quantize int4 is not supported")
+    assert_one_line_error(zoo("export", model["model_dir"], "--format", "tflite", check=False), "no exporter for format 'tflite'; formats are onnx")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("zoo-export.json", "tokenizer.json"):
+        (broken / name).write_bytes((Path(exported["path"]) / name).read_bytes())
+    (broken / "model.onnx").write_bytes(b"not a graph")
+    assert_one_line_error(zoo("predict", str(broken), "text", "--variant", "fp32", check=False), "model.onnx is not a usable ONNX graph")
+    assert_one_line_error(zoo("predict", str(tmp_path), "text", check=False), "is not a zoo export")
+    assert_one_line_error(zoo("predict", exported["path"], check=False), "nothing to predict")
+    assert_one_line_error(zoo("predict", exported["path"], "x", "--variant", "fp16", check=False), "this export has no fp16 variant")
