@@ -22,7 +22,9 @@ VENV = Path(os.environ.get("ZOO_VENV") or ROOT / ".venv")
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".zoo-installed"
 
-SENTIMENT = Path(os.environ.get("ZOO_HOME") or Path.home() / ".zoo").expanduser() / "data" / "rotten-tomatoes"
+HOME = Path(os.environ.get("ZOO_HOME") or Path.home() / ".zoo").expanduser()
+SENTIMENT = HOME / "data" / "rotten-tomatoes"
+EXPORT = HOME / "exports" / "sentiment-lora-onnx"
 
 MAIN_JOB = [
     ["zoo", "list"],
@@ -34,6 +36,9 @@ MAIN_JOB = [
     ["zoo", "finetune", "all-MiniLM-L6-v2", "--data", str(SENTIMENT / "train.csv"), "--val", str(SENTIMENT / "val.csv"),
      "--method", "lora", "--epochs", "1", "--lr", "1e-3", "--max-length", "64", "--register", "sentiment-lora"],
     ["zoo", "models"],
+    ["zoo", "export", "models:/sentiment-lora/latest", "--optimize", "--quantize", "int8", "--data", str(SENTIMENT / "test.csv"), "--out", str(EXPORT)],
+    ["zoo", "predict", str(EXPORT), "A gripping, beautifully acted film.", "A dull, lifeless mess."],
+    ["zoo", "bench", str(EXPORT), "--batch", "1,32", "--length", "128", "--runs", "10"],
 ]
 
 

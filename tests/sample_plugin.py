@@ -22,8 +22,9 @@ def freeze_everything(model, options):
     return model
 
 
-def export_copy(model_dir: Path, out_dir: Path, options) -> None:
+def export_copy(model_dir: Path, adapter, out_dir: Path, options) -> dict:
     shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+    return {"files": sorted(path.name for path in out_dir.iterdir())}
 
 
 @hookimpl

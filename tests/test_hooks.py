@@ -65,7 +65,9 @@ def test_hook_zoo_methods(plugins: Plugins) -> None:
 def test_hook_zoo_exporters(plugins: Plugins, tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
-    plugins.exporters()["copy"].export(tmp_path / "model", tmp_path / "out", {})
+    (tmp_path / "out").mkdir()
+    report = plugins.exporters()["copy"].export(tmp_path / "model", None, tmp_path / "out", {})
+    assert report == {"files": ["config.json"]}
     assert (tmp_path / "out" / "config.json").read_text() == "{}"
 
 

@@ -103,7 +103,8 @@ def download(uri: str) -> Path:
 
 
 def _pinned(uri: str) -> str:
-    """`models:/name@alias` or `models:/name/3` -> the version's source, so a moved alias refreshes the cache."""
+    """`models:/name@alias`, `models:/name/3` or `models:/name/latest` -> the version's source,
+    so an alias or `latest` that moved refreshes the cache."""
     from mlflow import MlflowClient
 
     if not uri.startswith("models:/"):
@@ -115,7 +116,12 @@ def _pinned(uri: str) -> str:
         version = client.get_model_version_by_alias(name, alias)
     elif rest.isdigit():
         version = client.get_model_version(name, rest)
+    elif rest == "latest":
+        versions = client.search_model_versions(f"name='{name}'", max_results=1, order_by=["version_number DESC"])
+        if not versions:
+            raise RefError(f"{name} has no registered versions", "`zoo models` lists what is registered")
+        version = versions[0]
     else:
-        raise RefError(f"'{uri}' is not a model URI", "write models:/NAME/VERSION or models:/NAME@ALIAS")
+        raise RefError(f"'{uri}' is not a model URI", "write models:/NAME/VERSION, models:/NAME/latest or models:/NAME@ALIAS")
     return version.source
 
