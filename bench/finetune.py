@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import machine, write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- finetune:begin -->", "<!-- finetune:end -->"
 
 
 def measured(command: list[str], env: dict[str, str]) -> tuple[str, float, int]:
@@ -84,22 +83,11 @@ def main() -> None:
         f"| `zoo finetune --method full` | {zoo_rate:.1f} | {zoo_rate / plain_rate:.2f}x | {zoo_wall:.0f} | {memory['full']} |",
         f"| `zoo finetune --method lora` | | | | {memory['lora']} ({memory['lora'] / memory['full']:.2f}x full) |",
     ]
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-    section = "\n".join(
-        [
-            BEGIN,
-            f"Measured by `bench/finetune.py --train {args.train} --rounds {args.rounds}` on {machine}, {time.strftime('%Y-%m-%d')}: "
-            f"all-MiniLM-L6-v2, {args.train} snippets, 1 epoch, batch 32, max length 64; medians of {args.rounds} alternating rounds. Target: >= 0.95x.",
-            "",
-            *rows,
-            END,
-        ]
+    how = (
+        f"Measured by `bench/finetune.py --train {args.train} --rounds {args.rounds}` on {machine()}: all-MiniLM-L6-v2, "
+        f"{args.train} snippets, 1 epoch, batch 32, max length 64; medians of {args.rounds} alternating rounds. Target: >= 0.95x."
     )
-    text = BENCHMARKS.read_text()
-    text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :] if BEGIN in text else text.rstrip() + "\n\n## Fine-tuning overhead\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
-    print("\n".join(rows))
-
+    write_section("finetune", "Fine-tuning overhead", how, rows)
 
 if __name__ == "__main__":
     main()

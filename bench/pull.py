@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,10 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from local_server import LocalServer  # noqa: E402
+from report import machine, write_section  # noqa: E402
 
 ZOO = Path(sys.executable).with_name("zoo")
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- pull:begin -->", "<!-- pull:end -->"
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -67,18 +65,11 @@ def main() -> None:
         f"| `zoo pull --force` {args.size_mb} MiB (download + sha256 + manifest) | {zoo_s:.2f} | {size_mb / zoo_s:.0f} | {curl_s / zoo_s:.2f}x |",
         f"| `zoo pull` of the present model | {statistics.median(repull):.2f} | {repull_bytes} bytes fetched | |",
     ]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    section = "\n".join(
-        [BEGIN, f"Measured by `bench/pull.py --size-mb {args.size_mb} --rounds {args.rounds}` on {machine}, {time.strftime('%Y-%m-%d')}, server and clients on 127.0.0.1. Targets: >= 0.8x curl; re-pull < 0.5 s with 0 bytes.", "", *rows, END]
+    how = (
+        f"Measured by `bench/pull.py --size-mb {args.size_mb} --rounds {args.rounds}` on {machine()}, server and clients on 127.0.0.1. "
+        "Targets: >= 0.8x curl; re-pull < 0.5 s with 0 bytes."
     )
-    text = BENCHMARKS.read_text()
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n## Pull\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
-    print("\n".join(rows))
-
+    write_section("pull", "Pull", how, rows)
 
 if __name__ == "__main__":
     main()

@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from report import machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = Path(sys.executable).with_name("zoo")
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- sentiment:begin -->", "<!-- sentiment:end -->"
 LEARNING_RATES = {"lora": 1e-3, "freeze": 1e-3, "full": 5e-5}
 
 
@@ -64,23 +62,12 @@ def main() -> None:
             for method, outcome, test in rows
         ),
     ]
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-    section = "\n".join(
-        [
-            BEGIN,
-            f"Measured by `bench/sentiment.py --train {args.train} --epochs {args.epochs}` on {machine}, {time.strftime('%Y-%m-%d')}: "
-            f"{args.train} training, 500 validation and 1,000 held-out test snippets (fresh/rotten, fixed split), max length 64, batch 32, "
-            f"learning rates {', '.join(f'{m} {lr:g}' for m, lr in LEARNING_RATES.items())}; the best epoch on validation is kept.",
-            "",
-            *lines,
-            END,
-        ]
+    how = (
+        f"Measured by `bench/sentiment.py --train {args.train} --epochs {args.epochs}` on {machine()}: {args.train} training, "
+        "500 validation and 1,000 held-out test snippets (fresh/rotten, fixed split), max length 64, batch 32, learning rates "
+        f"{', '.join(f'{m} {lr:g}' for m, lr in LEARNING_RATES.items())}; the best epoch on validation is kept."
     )
-    text = BENCHMARKS.read_text()
-    text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :] if BEGIN in text else text.rstrip() + "\n\n## Fine-tuning: pretrained vs scratch\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
-    print("\n".join(lines))
-
+    write_section("sentiment", "Fine-tuning: pretrained vs scratch", how, lines)
 
 if __name__ == "__main__":
     main()

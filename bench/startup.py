@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -18,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import machine, write_section
+
 BIN = Path(sys.executable).parent
-BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-BEGIN, END = "<!-- startup:begin -->", "<!-- startup:end -->"
 
 COMMANDS = {
     "zoo --help": [BIN / "zoo", "--help"],
@@ -57,18 +56,8 @@ def main() -> None:
             for name in COMMANDS
         ),
     ]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    section = "\n".join(
-        [BEGIN, f"Measured by `bench/startup.py --runs {args.runs}` on {machine}, {time.strftime('%Y-%m-%d')}. Target: zoo <= 0.3 s median.", "", *rows, END]
-    )
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n## Start-up\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
-    print("\n".join(rows))
-
+    how = f"Measured by `bench/startup.py --runs {args.runs}` on {machine()}. Target: zoo <= 0.3 s median."
+    write_section("startup", "Start-up", how, rows)
 
 if __name__ == "__main__":
     main()

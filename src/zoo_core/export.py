@@ -19,6 +19,7 @@ from zoo_core.catalog import Catalog
 from zoo_core.errors import RecipeError, ZooError
 from zoo_core.plugins import Plugins
 from zoo_core.refs import ResolvedModel, resolve
+from zoo_core.store import replace_folder
 from zoo_core.types import Columns, TaskAdapter
 
 EXPORT_INFO = "zoo-export.json"
@@ -72,22 +73,12 @@ def export_model(
         if options.get("data"):
             info["metrics"] = check_metrics(ref, staging, info, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins)
         (staging / EXPORT_INFO).write_text(json.dumps(info, indent=2))
-        _replace(staging, target)
+        replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _log_to_mlflow(target, info)
     return target, info
-
-
-def _replace(staging: Path, target: Path) -> None:
-    if target.exists():
-        retired = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, retired)
-        os.replace(staging, target)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, target)
 
 
 def check_metrics(ref: str, export_dir: Path, info: dict, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins) -> dict[str, Any]:

@@ -143,20 +143,13 @@ class Store:
     def installed(self) -> list[Manifest]:
         if not self.models.is_dir():
             return []
-        return [Manifest.read(path / MANIFEST) for path in sorted(self.models.iterdir()) if (path / MANIFEST).is_file()]
+        folders = [path for path in sorted(self.models.iterdir()) if not path.name.startswith(".")]  # dot: being replaced
+        return [Manifest.read(path / MANIFEST) for path in folders if (path / MANIFEST).is_file()]
 
     def commit(self, name: str, staged: Path) -> Path:
         """Move a verified folder into place in one rename; an older copy is replaced whole."""
-        target = self.path(name)
         self.models.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            retired = self.staging / f".retired-{name}-{os.getpid()}"
-            os.replace(target, retired)
-            os.replace(staged, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staged, target)
-        return target
+        return replace_folder(staged, self.path(name))
 
     def remove(self, name: str) -> int:
         """Delete a model; returns the bytes freed."""
@@ -201,6 +194,18 @@ class Store:
                 continue
             freed += size
         return freed
+
+
+def replace_folder(staged: Path, target: Path) -> Path:
+    """Rename `staged` to `target`; an existing `target` is moved aside first and deleted after."""
+    if target.exists():
+        retired = target.parent / f".{target.name}.retired-{os.getpid()}"
+        os.replace(target, retired)
+        os.replace(staged, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+    return target
 
 
 def folder_size(folder: Path) -> int:
