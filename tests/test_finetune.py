@@ -71,6 +71,7 @@ def test_the_run_and_version_in_mlflow(trained: list[dict], data: dict[str, Path
     assert run.data.tags["zoo.system.torch"] and run.data.tags["zoo.registered"] == "models:/reviews/1"
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)} | {item.path for item in client.list_artifacts(run.info.run_id, "plots")}
     assert {"model", "recipe.yaml", "plots/confusion_matrix.png", "plots/learning_curve.png"} <= artifacts
+    assert run.info.artifact_uri.startswith((Path(os.environ["ZOO_HOME"]) / "mlartifacts").as_uri()), "artifacts live beside the default store"
     version = client.get_model_version("reviews", "1")
     assert version.run_id == run.info.run_id
     assert version.tags["base"] == "tiny-bert" and version.tags["method"] == "full" and version.tags["data_fingerprint"] == params["data_fingerprint"]
@@ -190,6 +191,7 @@ def test_an_explicit_tracking_uri_wins(data: dict[str, Path], tmp_path: Path) ->
     [outcome] = finetune("tiny-bert", "--data", str(data["train"]), "--epochs", "1", *FAST, env={"MLFLOW_TRACKING_URI": uri})
     ids = [run["run_id"] for run in json.loads(zoo("runs", "--json", env={"MLFLOW_TRACKING_URI": uri}).stdout)]
     assert ids == [outcome["run_id"]]
+    assert not (Path(os.environ["ZOO_HOME"]) / "mlartifacts" / outcome["run_id"]).exists(), "the named store keeps its own artifacts"
     assert outcome["run_id"] not in [run["run_id"] for run in json.loads(zoo("runs", "--json", "--limit", "1000").stdout)]
 
 

@@ -36,13 +36,15 @@ def connect() -> str:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    if uses_default_store():
+    default = uses_default_store()  # before set_tracking_uri, which also sets MLFLOW_TRACKING_URI
+    if default:
         settings.zoo_home().mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return experiment.experiment_id
-    artifacts = (settings.zoo_home() / "mlartifacts").as_uri() if uses_default_store() else None
+    # In zoo's own store artifacts live beside it; a server or a store the user named decides for itself.
+    artifacts = (settings.zoo_home() / "mlartifacts").as_uri() if default else None
     return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
 
 

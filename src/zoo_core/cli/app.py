@@ -4,8 +4,6 @@
 build one with their own; `main()` is the one place errors become messages.
 """
 
-from __future__ import annotations
-
 import sys
 
 import typer

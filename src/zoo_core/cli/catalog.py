@@ -1,7 +1,5 @@
 """`zoo list` and `zoo info`: browse the catalog."""
 
-from __future__ import annotations
-
 import json
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -72,7 +70,7 @@ def register(app: typer.Typer, context: Context) -> None:
         Console().print(_card_table(card))
 
 
-def _card_table(card: Card) -> Table:
+def _card_table(card: "Card") -> Table:
     table = Table(title=card.id, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
     table.add_column(overflow="fold")

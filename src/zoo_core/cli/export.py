@@ -1,7 +1,5 @@
 """`zoo export`, `zoo predict`, `zoo bench`: the ONNX path."""
 
-from __future__ import annotations
-
 import contextlib
 import json
 import sys

@@ -1,7 +1,5 @@
 """`zoo finetune` and `zoo eval`."""
 
-from __future__ import annotations
-
 import contextlib
 import json
 import sys

@@ -1,7 +1,5 @@
 """`zoo plugins`: what loaded, from where, and what it provides."""
 
-from __future__ import annotations
-
 import json
 from dataclasses import asdict
 from typing import Annotated

@@ -1,7 +1,5 @@
 """`zoo pull`, `zoo rm`, `zoo verify`, `zoo cache`: the local model store."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """`zoo runs`, `zoo models`, `zoo ui`: the MLflow side of zoo."""
 
-from __future__ import annotations
-
 import json
 import os
 import subprocess
