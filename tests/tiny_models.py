@@ -50,3 +50,52 @@ def write_csv(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] =
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
+
+
+def tiny_timm(folder: Path) -> Path:
+    """timm's `test_efficientnet` (~0.2M parameters) at 32x32, saved as a timm Hub folder."""
+    import json
+
+    import timm
+    from timm.models._hub import save_for_hf
+
+    model = timm.create_model("test_efficientnet", pretrained=False)
+    save_for_hf(model, folder, safe_serialization=True)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("model_args", None)  # Hub repos have none; it would fight transformers' num_labels
+    config["pretrained_cfg"].update(input_size=[3, 32, 32], crop_pct=1.0)
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def tiny_vit(folder: Path) -> Path:
+    """A 2-layer ViT on 32x32 images (transformers), with its image processor."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=2)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def colour_images(folder: Path, per_class: int, seed: int, odd_modes: bool = False) -> Path:
+    """A folder of class folders: noisy 40x40 pictures whose class is their dominant colour.
+
+    With `odd_modes`, some are saved RGBA or grayscale, as real data sets mix them.
+    """
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, colour in COLOURS.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
+            image = Image.fromarray(pixels)
+            if odd_modes and index < 2:
+                image = image.convert(("RGBA", "L")[index])
+            image.save(folder / name / f"{index}.png")
+    return folder

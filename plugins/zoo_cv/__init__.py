@@ -4,12 +4,19 @@ from zoo_core import Domain, hookimpl
 from zoo_core.catalog import builtin_folder
 
 
+def _adapter(task: str):
+    from zoo_cv.image_classification import ImageClassification
+
+    return ImageClassification()
+
+
 @hookimpl
 def zoo_domains():
     yield Domain(
         name="cv",
         summary="Image models preprocessed as their cards say (size, crop, mean/std)",
         tasks=("image-classification",),
+        adapter=_adapter,
     )
 
 

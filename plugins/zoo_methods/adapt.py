@@ -10,23 +10,26 @@ from zoo_core.errors import RecipeError
 
 # PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
 PEFT_TASK_TYPES = {"text-classification": "SEQ_CLS"}
+# Attention projections by their usual names, for models PEFT has no default for (ViT, CLIP, timm).
+LORA_CANDIDATES = (("q_proj", "v_proj"), ("query", "value"), ("qkv",))
 
 
 def head_names(model: torch.nn.Module) -> set[str]:
     """Parameter names of the task head: what is not part of the pretrained backbone."""
+    timm_model = getattr(model, "timm_model", model)  # transformers' TimmWrapper keeps timm's head inside
+    if hasattr(timm_model, "get_classifier"):
+        ids = {id(parameter) for parameter in timm_model.get_classifier().parameters()}
+        return {name for name, parameter in model.named_parameters() if id(parameter) in ids}
     prefix = getattr(model, "base_model_prefix", None)
     if prefix and hasattr(model, prefix):  # Hugging Face: the backbone lives under model.<prefix>
         return {name for name, _ in model.named_parameters() if not name.startswith(prefix + ".")}
-    if hasattr(model, "get_classifier"):  # timm
-        classifier = model.get_classifier()
-        ids = {id(parameter) for parameter in classifier.parameters()}
-        return {name for name, parameter in model.named_parameters() if id(parameter) in ids}
     raise RecipeError(f"cannot tell the head of a {type(model).__name__} from its backbone", "use --method full")
 
 
 def layer_stack(model: torch.nn.Module) -> torch.nn.ModuleList:
-    """The backbone's sequence of blocks: its longest ModuleList (encoder.layer, h, blocks...)."""
+    """The backbone's sequence of blocks: its longest ModuleList (encoder.layer, h), or timm's blocks/stages."""
     stacks = [module for module in model.modules() if isinstance(module, torch.nn.ModuleList)]
+    stacks = stacks or [module for name, module in model.named_modules() if name.rsplit(".", 1)[-1] in ("blocks", "stages", "layers")]
     if not stacks:
         raise RecipeError(f"{type(model).__name__} has no stack of layers to unfreeze", "drop unfreeze_last")
     return max(stacks, key=len)
@@ -57,8 +60,11 @@ def add_lora(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module
     from peft import LoraConfig, get_peft_model
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
-    targets = options.get("target_modules")
     model_type = getattr(getattr(model, "config", None), "model_type", None)
+    targets = options.get("target_modules")
+    if not targets and model_type not in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING:
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        targets = next((list(names) for names in LORA_CANDIDATES if set(names) <= present), None)
     if not targets and model_type not in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING:
         raise RecipeError(f"no default LoRA target modules for a {model_type or type(model).__name__} model", "name them with --target-modules, e.g. query,value")
     task_type = PEFT_TASK_TYPES.get(options.get("task", ""))

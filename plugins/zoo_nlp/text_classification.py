@@ -93,7 +93,7 @@ class TextClassification:
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         return model, tokenizer, labels
 
-    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int) -> Any:
+    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int, train: bool = False) -> Any:
         label2id = {label: i for i, label in enumerate(labels)}
         has_pair = "text_pair" in dataset.column_names
 

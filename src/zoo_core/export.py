@@ -50,7 +50,7 @@ def export_model(
     exporters = plugins.exporters()
     if fmt not in exporters:
         raise RecipeError(f"no exporter for format '{fmt}'", f"formats are {', '.join(sorted(exporters)) or 'none (install zoo_onnx)'}")
-    model = resolve(ref, catalog, plugins, report=report)
+    model = resolve(ref, catalog, plugins, bool(options.get("allow_pickle")), report=report)
     task, adapter = task_adapter(model, plugins)
     target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
@@ -71,7 +71,7 @@ def export_model(
             "max_length": (model.info or {}).get("max_length") or result["max_length"],
         }
         if options.get("data"):
-            info["metrics"] = check_metrics(ref, staging, info, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins)
+            info["metrics"] = check_metrics(str(model.path), staging, info, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins)
         (staging / EXPORT_INFO).write_text(json.dumps(info, indent=2))
         replace_folder(staging, target)
     except BaseException:
@@ -107,7 +107,7 @@ def onnx_accuracy(export_dir: Path, file: str, info: dict, adapter: TaskAdapter,
 
     runtime = session(export_dir / file, provider="cpu")
     label_ids = {label: index for index, label in enumerate(info["labels"])}
-    inputs = list(dataset["text"])
+    inputs = list(dataset[next(name for name in dataset.column_names if name != "label")])  # texts or image paths
     correct = 0
     for start in range(0, len(inputs), batch):
         chunk = inputs[start : start + batch]

@@ -59,10 +59,15 @@ class Outcome:
 
 
 def fingerprint(*paths: Path | None) -> str:
+    """A short digest of the data files (every file, with its relative name, for a folder)."""
     digest = hashlib.sha256()
     for path in paths:
-        if path is not None:
-            digest.update(path.read_bytes())
+        if path is None:
+            continue
+        files = sorted(item for item in path.rglob("*") if item.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+            digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -210,13 +215,14 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         report_to=[],
         dataloader_num_workers=0,
         dataloader_pin_memory=on_gpu,
+        remove_unused_columns=False,  # adapters hand over exactly the model's inputs (images are decoded lazily)
         disable_tqdm=False,
     )
     encode = prepared.adapter.encode
     return Trainer(
         model=model,
         args=args,
-        train_dataset=encode(prepared.train, processor, prepared.labels, recipe.max_length),
+        train_dataset=encode(prepared.train, processor, prepared.labels, recipe.max_length, train=True),
         eval_dataset=encode(prepared.val, processor, prepared.labels, recipe.max_length),
         data_collator=prepared.adapter.collator(processor),
         compute_metrics=classification_metrics,
@@ -372,6 +378,7 @@ def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: 
         report_to=[],
         disable_tqdm=True,
         dataloader_pin_memory=torch.cuda.is_available(),
+        remove_unused_columns=False,
     )
     trainer = Trainer(model=network, args=args, data_collator=adapter.collator(processor), compute_metrics=classification_metrics)
     prediction = trainer.predict(adapter.encode(dataset, processor, labels, max_length))

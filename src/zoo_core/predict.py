@@ -43,7 +43,7 @@ def read_inputs(file: Path | None) -> list[str]:
     return inputs
 
 
-def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: str | None, plugins: Plugins) -> tuple[list[dict[str, Any]], str]:
+def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: str | None, plugins: Plugins, top: int = 1) -> tuple[list[dict[str, Any]], str]:
     import numpy as np
 
     from zoo_onnx.runtime import run, session
@@ -72,6 +72,6 @@ def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: 
         probabilities = np.exp(logits - logits.max(-1, keepdims=True))
         probabilities /= probabilities.sum(-1, keepdims=True)
         for text, row in zip(chunk, probabilities):
-            best = int(row.argmax())
-            results.append({"input": text, "label": labels[best], "score": float(row[best]), "scores": {label: float(p) for label, p in zip(labels, row)}})
+            ranked = [int(index) for index in np.argsort(-row, kind="stable")[: max(top, 1)]]
+            results.append({"input": text, "label": labels[ranked[0]], "score": float(row[ranked[0]]), "top": [{"label": labels[index], "score": float(row[index])} for index in ranked], "scores": {label: float(p) for label, p in zip(labels, row)}})
     return results, f"{variant} on {runtime.get_providers()[0]}"

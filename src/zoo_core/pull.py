@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from zoo_core.errors import IntegrityError, NotInStoreError, PullError, SourceEr
 from zoo_core.store import Manifest, Store, build_manifest, check_name
 from zoo_core.types import Source
 
+CARD_COPY = "zoo-card.json"
 URI = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 
 
@@ -40,6 +42,7 @@ class PullPlan:
     requested_revision: str | None = None
     license: str | None = None
     card: str | None = None
+    card_fields: dict | None = None  # the whole card, kept beside the weights as zoo-card.json
 
 
 def _split_revision(target: str) -> tuple[str, str | None]:
@@ -70,7 +73,7 @@ def plan_pull(target: str, catalog: Catalog, name: str | None = None) -> PullPla
         Candidate(spec.uri, revision if revision and spec.uri.startswith("hf://") else spec.revision, dict(spec.sha256))
         for spec in card.sources
     ]
-    return PullPlan(check_name(name or card.id), candidates, revision, card.license, card.id)
+    return PullPlan(check_name(name or card.id), candidates, revision, card.license, card.id, card.model_dump(mode="json"))
 
 
 @dataclass
@@ -147,6 +150,8 @@ def pull(
                     report(failures[-1])
                 continue
             manifest.write(staged)
+            if plan.card_fields:  # how to build and feed the model when its files do not say (a bare .pth)
+                (staged / CARD_COPY).write_text(json.dumps(plan.card_fields, indent=2))
             path = store.commit(plan.name, staged)
             shutil.rmtree(store.staging / plan.name, ignore_errors=True)
             return PullResult(manifest, True, path)

@@ -31,8 +31,16 @@ class ResolvedModel:
     info: dict[str, Any] | None = None  # zoo-model.json of a model zoo fine-tuned
 
 
+MULTIMODAL_TYPES = ("clip", "siglip", "chinese_clip", "vision-text-dual-encoder")
+
+
 def _guess_domain(path: Path) -> str | None:
-    """For a plain Hugging Face folder with no zoo metadata: tokenizer means text, processor means images."""
+    """For a plain Hugging Face or timm folder with no zoo metadata: the config, else tokenizer or image processor."""
+    config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
+    if config.get("model_type") in MULTIMODAL_TYPES:
+        return "multimodal"
+    if "pretrained_cfg" in config or config.get("model_type") == "timm_wrapper":
+        return "cv"
     if any((path / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
         return "nlp"
     if (path / "preprocessor_config.json").exists():

@@ -89,8 +89,8 @@ class TaskAdapter(Protocol):
     def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
         """A fine-tuned model, its preprocessor and its labels (in id order)."""
 
-    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int) -> Any:
-        """Model inputs plus integer `labels`, ready for the Trainer."""
+    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int, train: bool = False) -> Any:
+        """Model inputs plus integer `labels`, ready for the Trainer (`train`: with augmentation, if any)."""
 
     def collator(self, processor: Any) -> Callable[[list[dict]], dict]:
         """Batches encoded examples (padding them as the model needs)."""

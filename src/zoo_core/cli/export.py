@@ -29,12 +29,13 @@ def register(app: typer.Typer, context: Context) -> None:
         fp16: Annotated[bool, typer.Option(help="Also write an fp16 graph for GPUs.")] = False,
         data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare accuracy of PyTorch and every variant.")] = None,
         accept_drop: Annotated[Optional[float], typer.Option(help="Accuracy points an int8/fp16 variant may lose [1.0].")] = None,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Export a model, validate it against PyTorch, and optionally optimise and quantise it."""
         from zoo_core.export import export_model
 
-        options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop}
+        options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle}
         with contextlib.redirect_stdout(sys.stderr):
             target, info = export_model(model, format, out, options, context.catalog, context.plugins, _report)
         if as_json:
@@ -64,18 +65,24 @@ def register(app: typer.Typer, context: Context) -> None:
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line) or .jsonl ({\"text\": ...}) file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
         variant: Annotated[Optional[str], typer.Option(help="fp32, optimized, int8 or fp16 (default: the fastest for the provider).")] = None,
+        top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Run an export on ONNX Runtime and print each input's label and score."""
         from zoo_core.predict import predict as run_predict, read_inputs
 
-        results, used = run_predict(export_dir, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins)
+        results, used = run_predict(export_dir, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top)
         if as_json:
             print(json.dumps(results, indent=2))
             return
         print(f"# {used}", file=sys.stderr)
         for result in results:
-            print(f"{result['label']}\t{result['score']:.3f}\t{result['input']}")
+            if top <= 1:
+                print(f"{result['label']}\t{result['score']:.3f}\t{result['input']}")
+                continue
+            print(result["input"])
+            for rank, guess in enumerate(result["top"], start=1):
+                print(f"  {rank}. {guess['score']:.3f}  {guess['label']}")
 
     @app.command()
     def bench(

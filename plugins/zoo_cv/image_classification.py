@@ -1,0 +1,183 @@
+"""Image classification for timm and Hugging Face vision models, through transformers' Auto classes.
+
+timm models are wrapped by transformers' `TimmWrapperForImageClassification`, so
+every backbone trains under the Trainer, saves with `save_pretrained` and
+reloads as a plain folder. A pulled folder with only a bare checkpoint (no
+config.json) is built from the card the pull kept beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo_core.errors import RecipeError
+from zoo_core.types import Columns, ExportSpec
+from zoo_cv.images import PREPROCESSING_FILE, ImagePreprocessing, image_rows, open_image
+
+CARD_COPY = "zoo-card.json"
+HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+def _transformers():
+    import transformers
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()  # a replaced head is always "mismatched": expected here
+    logging.disable_progress_bar()
+    return transformers
+
+
+def preprocessing_of(model_dir: Path) -> ImagePreprocessing:
+    """Ours from a fine-tune or export, else the card's, else what the model folder says, else ImageNet's."""
+    if (model_dir / PREPROCESSING_FILE).is_file():
+        return ImagePreprocessing.from_pretrained(model_dir)
+    if (model_dir / CARD_COPY).is_file():
+        card = json.loads((model_dir / CARD_COPY).read_text())
+        if card.get("preprocessing", {}).get("input_size"):
+            return ImagePreprocessing.from_dict(card["preprocessing"])
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    if "pretrained_cfg" in config:  # a timm folder
+        return ImagePreprocessing.from_dict(config["pretrained_cfg"])
+    processor = model_dir / "preprocessor_config.json"
+    if processor.is_file():  # a Hugging Face image processor
+        fields = json.loads(processor.read_text())
+        size = fields.get("size") or {}
+        side = size.get("height") or size.get("shortest_edge") or 224
+        return ImagePreprocessing.from_dict(
+            {
+                "input_size": (3, side, size.get("width") or side),
+                "mean": fields.get("image_mean"),
+                "std": fields.get("image_std"),
+                "crop_pct": fields.get("crop_pct") or (side / size["shortest_edge"] if fields.get("do_center_crop") and "shortest_edge" in size else 1.0),
+                "interpolation": HF_RESAMPLE.get(fields.get("resample"), "bilinear"),
+            }
+        )
+    return ImagePreprocessing()
+
+
+def _label_fields(labels: list[str]) -> dict[str, Any]:
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
+
+
+def build_model(model_dir: Path, labels: list[str] | None, scratch: bool) -> Any:
+    """The folder's classifier; with `labels`, its head replaced by a new one for them."""
+    transformers = _transformers()
+    fields = _label_fields(labels) if labels else {}
+    auto = transformers.AutoModelForImageClassification
+    if (model_dir / "config.json").is_file():
+        config = transformers.AutoConfig.from_pretrained(model_dir, **fields)
+        if scratch:
+            return auto.from_config(config)
+        return auto.from_pretrained(model_dir, config=config, ignore_mismatched_sizes=bool(labels))
+    return _from_card(model_dir, labels, scratch)
+
+
+def _from_card(model_dir: Path, labels: list[str] | None, scratch: bool) -> Any:
+    """A bare checkpoint: build the card's timm architecture and map the weights onto it."""
+    from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
+
+    from zoo_cv.weights import load_into_timm, read_state_dict
+
+    if not (model_dir / CARD_COPY).is_file():
+        raise RecipeError(f"{model_dir} has no config.json: zoo cannot tell which architecture its weights are for", "give a Hugging Face or timm model folder, or pull the model from the catalog")
+    card = json.loads((model_dir / CARD_COPY).read_text())
+    if card["library"] != "timm":
+        raise RecipeError(f"{card['id']}: a bare checkpoint can only be built for a timm architecture, not {card['library']}", "use a source with a config.json")
+    classes = card.get("num_classes") or 1000
+    config = TimmWrapperConfig(architecture=card["architecture"], **_label_fields(_imagenet_labels() if classes == 1000 else [str(i) for i in range(classes)]))
+    model = TimmWrapperForImageClassification(config)
+    if not scratch:
+        load_into_timm(model.timm_model, read_state_dict(model_dir), model_dir)
+    if labels:
+        model.timm_model.reset_classifier(len(labels))
+        model.config.update(_label_fields(labels))
+        model.num_labels = len(labels)
+    return model
+
+
+def _imagenet_labels() -> list[str]:
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [info.index_to_description(index) for index in range(info.num_classes())]
+
+
+def train_transform(preprocessing: ImagePreprocessing) -> Any:
+    """The standard fine-tuning augmentation: random resized crop and horizontal flip."""
+    from torchvision import transforms
+
+    mode = transforms.InterpolationMode(preprocessing.interpolation)
+    return transforms.Compose(
+        [
+            transforms.Lambda(lambda image: image.convert("RGB")),
+            transforms.RandomResizedCrop(preprocessing.size, scale=(0.5, 1.0), interpolation=mode),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(preprocessing.mean, preprocessing.std),
+        ]
+    )
+
+
+class ImageClassification:
+    """The `TaskAdapter` for image-classification."""
+
+    def read(self, path: Path, columns: Columns) -> Any:
+        import datasets
+
+        rows = image_rows(path, columns.text, columns.label)
+        for image, _ in rows:
+            open_image(image)  # every file decodes, or the one that does not is named now
+        return datasets.Dataset.from_dict({"image": [image for image, _ in rows], "label": [label for _, label in rows]})
+
+    def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
+        return build_model(model_dir, labels, scratch), preprocessing_of(model_dir)
+
+    def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
+        model = build_model(model_dir, None, False)
+        labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        return model, preprocessing_of(model_dir), labels
+
+    def encode(self, dataset: Any, processor: ImagePreprocessing, labels: list[str], max_length: int, train: bool = False) -> Any:
+        import torch
+
+        label2id = {label: index for index, label in enumerate(labels)}
+        augment = train_transform(processor) if train else None
+
+        def pixels(batch: dict) -> dict:
+            images = [open_image(path) for path in batch["image"]]
+            values = [augment(image) if augment else torch.from_numpy(processor(image)) for image in images]
+            return {"pixel_values": values, "labels": [label2id[label] for label in batch["label"]]}
+
+        return dataset.with_transform(pixels)  # decoded per batch: the set never sits in memory as tensors
+
+    def collator(self, processor: ImagePreprocessing):
+        import torch
+
+        def collate(examples: list[dict]) -> dict:
+            return {"pixel_values": torch.stack([example["pixel_values"] for example in examples]), "labels": torch.tensor([example["labels"] for example in examples])}
+
+        return collate
+
+    def export_spec(self, model: Any, processor: ImagePreprocessing) -> ExportSpec:
+        import numpy as np
+
+        channels, height, width = processor.input_size
+
+        def sample(batch: int, length: int, seed: int) -> dict[str, Any]:
+            return {"pixel_values": np.random.default_rng(seed).standard_normal((batch, channels, height, width), dtype=np.float32)}
+
+        return ExportSpec(
+            input_names=("pixel_values",),
+            output_names=("logits",),
+            dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}},
+            sample=sample,
+            max_length=height,
+        )
+
+    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+        import numpy as np
+
+        preprocessing = ImagePreprocessing.from_pretrained(export_dir)
+        return {"pixel_values": np.stack([preprocessing(open_image(path)) for path in inputs])}

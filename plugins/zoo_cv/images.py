@@ -1,0 +1,138 @@
+"""Images in, arrays out: reading image datasets and the eval preprocessing.
+
+Only PIL and numpy: `zoo predict` on an image export uses this without torch,
+and training uses the same function for validation, so ONNX and PyTorch see
+exactly the same pixels.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo_core.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+PATH_COLUMNS = ("image", "path", "file", "filename", "filepath", "image_path")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y")
+PREPROCESSING_FILE = "zoo-preprocessing.json"
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """timm's eval transform: resize the short side to size / crop_pct, centre-crop, normalise."""
+
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> ImagePreprocessing:
+        known = {key: tuple(value) if isinstance(value, list) else value for key, value in fields.items() if key in cls.__dataclass_fields__ and value is not None}
+        return cls(**known)
+
+    @classmethod
+    def from_pretrained(cls, folder: Path) -> ImagePreprocessing:
+        return cls.from_dict(json.loads((folder / PREPROCESSING_FILE).read_text()))
+
+    def save_pretrained(self, folder: Path) -> None:
+        """Beside the weights (and in exports), so every later command feeds the model the same way."""
+        (Path(folder) / PREPROCESSING_FILE).write_text(json.dumps(asdict(self), indent=2))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.input_size[1], self.input_size[2]
+
+    def __call__(self, image: Any) -> np.ndarray:
+        """A PIL image (any mode) as a normalised CHW float32 array."""
+        from PIL import Image
+
+        resample = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[self.interpolation]
+        image = image.convert("RGB")
+        height, width = self.size
+        scale = math.floor(min(height, width) / self.crop_pct)
+        if image.width <= image.height:  # torchvision's Resize(int) rounding, so timm's weights see what they expect
+            new_size = (scale, int(scale * image.height / image.width))
+        else:
+            new_size = (int(scale * image.width / image.height), scale)
+        resized = image.resize(new_size, resample)
+        left, top = int(round((resized.width - width) / 2)), int(round((resized.height - height) / 2))
+        pixels = np.asarray(resized.crop((left, top, left + width, top + height)), dtype=np.float32) / 255.0
+        pixels = (pixels - np.array(self.mean, dtype=np.float32)) / np.array(self.std, dtype=np.float32)
+        return pixels.transpose(2, 0, 1).copy()
+
+
+def open_image(path: str | Path) -> Any:
+    """Decode the whole image now, so a broken file fails here with its name, not mid-epoch."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image {path} does not exist", "check the path (paths in a CSV are relative to the CSV's folder)")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"cannot read image {path}: {str(exc).splitlines()[0][:120]}", "replace or remove the file") from None
+
+
+def image_rows(path: Path, path_column: str | None, label_column: str | None) -> list[tuple[str, str]]:
+    """(image path, label) pairs from a folder of class folders or a CSV of path,label."""
+    if path.is_dir():
+        return _folder_rows(path)
+    if not path.is_file():
+        raise DataError(f"data {path} does not exist", "give a folder with one sub-folder per class, or a CSV of path,label")
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        raise DataError(f"{path.name}: image data is a folder of class folders or a CSV", "write a CSV with columns path,label")
+    return _csv_rows(path, path_column, label_column)
+
+
+def _folder_rows(root: Path) -> list[tuple[str, str]]:
+    classes = sorted(folder for folder in root.iterdir() if folder.is_dir() and not folder.name.startswith("."))
+    if not classes:
+        raise DataError(f"{root} has no class folders", "put each class's images in their own sub-folder, e.g. cats/ and dogs/")
+    rows = []
+    for folder in classes:
+        images = sorted(file for file in folder.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file())
+        if not images:
+            raise DataError(f"class folder {folder.name}/ has no images", f"add {', '.join(IMAGE_SUFFIXES[:3])} files to it or delete it")
+        rows.extend((str(file), folder.name) for file in images)
+    return rows
+
+
+def _csv_rows(path: Path, path_column: str | None, label_column: str | None) -> list[tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        present = reader.fieldnames or []
+        image = _pick("image path", path_column, PATH_COLUMNS, present, path)
+        label = _pick("label", label_column, LABEL_COLUMNS, present, path)
+        rows = [(row[image], row[label]) for row in reader if (row.get(image) or "").strip() and (row.get(label) or "").strip()]
+    if not rows:
+        raise DataError(f"{path.name} has no rows with both an image path and a label", "fill in the empty cells")
+    resolved = []
+    for image_path, label_value in rows:
+        full = (path.parent / image_path).resolve() if not Path(image_path).is_absolute() else Path(image_path)
+        if not full.is_file():
+            raise DataError(f"{path.name}: image {image_path} does not exist", f"paths are relative to {path.parent}")
+        resolved.append((str(full), label_value.strip()))
+    return resolved
+
+
+def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: list[str], path: Path) -> str:
+    if wanted:
+        if wanted not in present:
+            raise DataError(f"{path.name} has no {kind} column '{wanted}'", f"its columns are {', '.join(present)}")
+        return wanted
+    for name in candidates:
+        if name in present:
+            return name
+    raise DataError(f"{path.name}: cannot tell which column holds the {kind}", f"its columns are {', '.join(present)}; name one with --text-col/--label-col")
