@@ -99,3 +99,37 @@ def colour_images(folder: Path, per_class: int, seed: int, odd_modes: bool = Fal
                 image = image.convert(("RGBA", "L")[index])
             image.save(folder / name / f"{index}.png")
     return folder
+
+
+CAPTION_WORDS = ["a", "an", "photo", "picture", "image", "of", "colour", "square", "."] + list(COLOURS)
+
+
+def tiny_clip(folder: Path) -> Path:
+    """A 2-layer CLIP (32x32 images, word-level text over colour captions) with its tokenizer and image processor."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+
+    special = ["[PAD]", "[UNK]", "<start>", "<end>"]
+    vocab = {token: index for index, token in enumerate(special + CAPTION_WORDS)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="<start> $A <end>", special_tokens=[("<start>", 2), ("<end>", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", bos_token="<start>", eos_token="<end>")
+    tower = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    text = {**tower, "vocab_size": len(vocab), "max_position_embeddings": 16, "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
+    config = CLIPConfig(text_config=text, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=16)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)  # the same "pretrained" weights every run: before-fine-tuning recall is stable
+    CLIPModel(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def colour_pairs(folder: Path, per_colour: int, seed: int) -> Path:
+    """image,text pairs: colour pictures captioned with their colour, as a CSV beside the images."""
+    images = colour_images(folder / "pictures", per_colour, seed)
+    rows = [(str(path.relative_to(folder)), f"a photo of {path.parent.name}") for path in sorted(images.rglob("*.png"))]
+    return write_csv(folder / "pairs.csv", rows, ("image", "text"))

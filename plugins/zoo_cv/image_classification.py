@@ -14,10 +14,7 @@ from typing import Any
 
 from zoo_core.errors import RecipeError
 from zoo_core.types import Columns, ExportSpec
-from zoo_cv.images import PREPROCESSING_FILE, ImagePreprocessing, image_rows, open_image
-
-CARD_COPY = "zoo-card.json"
-HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+from zoo_cv.images import CARD_COPY, ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform
 
 
 def _transformers():
@@ -27,34 +24,6 @@ def _transformers():
     logging.set_verbosity_error()  # a replaced head is always "mismatched": expected here
     logging.disable_progress_bar()
     return transformers
-
-
-def preprocessing_of(model_dir: Path) -> ImagePreprocessing:
-    """Ours from a fine-tune or export, else the card's, else what the model folder says, else ImageNet's."""
-    if (model_dir / PREPROCESSING_FILE).is_file():
-        return ImagePreprocessing.from_pretrained(model_dir)
-    if (model_dir / CARD_COPY).is_file():
-        card = json.loads((model_dir / CARD_COPY).read_text())
-        if card.get("preprocessing", {}).get("input_size"):
-            return ImagePreprocessing.from_dict(card["preprocessing"])
-    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
-    if "pretrained_cfg" in config:  # a timm folder
-        return ImagePreprocessing.from_dict(config["pretrained_cfg"])
-    processor = model_dir / "preprocessor_config.json"
-    if processor.is_file():  # a Hugging Face image processor
-        fields = json.loads(processor.read_text())
-        size = fields.get("size") or {}
-        side = size.get("height") or size.get("shortest_edge") or 224
-        return ImagePreprocessing.from_dict(
-            {
-                "input_size": (3, side, size.get("width") or side),
-                "mean": fields.get("image_mean"),
-                "std": fields.get("image_std"),
-                "crop_pct": fields.get("crop_pct") or (side / size["shortest_edge"] if fields.get("do_center_crop") and "shortest_edge" in size else 1.0),
-                "interpolation": HF_RESAMPLE.get(fields.get("resample"), "bilinear"),
-            }
-        )
-    return ImagePreprocessing()
 
 
 def _label_fields(labels: list[str]) -> dict[str, Any]:
@@ -104,24 +73,10 @@ def _imagenet_labels() -> list[str]:
     return [info.index_to_description(index) for index in range(info.num_classes())]
 
 
-def train_transform(preprocessing: ImagePreprocessing) -> Any:
-    """The standard fine-tuning augmentation: random resized crop and horizontal flip."""
-    from torchvision import transforms
-
-    mode = transforms.InterpolationMode(preprocessing.interpolation)
-    return transforms.Compose(
-        [
-            transforms.Lambda(lambda image: image.convert("RGB")),
-            transforms.RandomResizedCrop(preprocessing.size, scale=(0.5, 1.0), interpolation=mode),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(preprocessing.mean, preprocessing.std),
-        ]
-    )
-
-
 class ImageClassification:
     """The `TaskAdapter` for image-classification."""
+
+    labelled = True
 
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets

@@ -22,6 +22,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 PATH_COLUMNS = ("image", "path", "file", "filename", "filepath", "image_path")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y")
 PREPROCESSING_FILE = "zoo-preprocessing.json"
+CARD_COPY = "zoo-card.json"
+HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,51 @@ class ImagePreprocessing:
         return pixels.transpose(2, 0, 1).copy()
 
 
+def preprocessing_of(model_dir: Path) -> ImagePreprocessing:
+    """Ours from a fine-tune or export, else the card's, else what the model folder says, else ImageNet's."""
+    if (model_dir / PREPROCESSING_FILE).is_file():
+        return ImagePreprocessing.from_pretrained(model_dir)
+    if (model_dir / CARD_COPY).is_file():
+        card = json.loads((model_dir / CARD_COPY).read_text())
+        if card.get("preprocessing", {}).get("input_size"):
+            return ImagePreprocessing.from_dict(card["preprocessing"])
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    if "pretrained_cfg" in config:  # a timm folder
+        return ImagePreprocessing.from_dict(config["pretrained_cfg"])
+    processor = model_dir / "preprocessor_config.json"
+    if processor.is_file():  # a Hugging Face image processor: resize (short side or exact), then maybe crop
+        fields = json.loads(processor.read_text())
+        size, crop = fields.get("size") or {}, fields.get("crop_size") or {}
+        resized = size.get("shortest_edge") or size.get("height") or 224
+        side = crop.get("height", resized) if fields.get("do_center_crop") else size.get("height", resized)
+        return ImagePreprocessing.from_dict(
+            {
+                "input_size": (3, side, crop.get("width", side) if fields.get("do_center_crop") else size.get("width", side)),
+                "mean": fields.get("image_mean"),
+                "std": fields.get("image_std"),
+                "crop_pct": min(1.0, side / resized),
+                "interpolation": HF_RESAMPLE.get(fields.get("resample"), "bilinear"),
+            }
+        )
+    return ImagePreprocessing()
+
+
+def train_transform(preprocessing: ImagePreprocessing) -> Any:
+    """The standard fine-tuning augmentation: random resized crop and horizontal flip."""
+    from torchvision import transforms
+
+    mode = transforms.InterpolationMode(preprocessing.interpolation)
+    return transforms.Compose(
+        [
+            transforms.Lambda(lambda image: image.convert("RGB")),
+            transforms.RandomResizedCrop(preprocessing.size, scale=(0.5, 1.0), interpolation=mode),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(preprocessing.mean, preprocessing.std),
+        ]
+    )
+
+
 def open_image(path: str | Path) -> Any:
     """Decode the whole image now, so a broken file fails here with its name, not mid-epoch."""
     from PIL import Image, UnidentifiedImageError
@@ -110,20 +157,27 @@ def _folder_rows(root: Path) -> list[tuple[str, str]]:
 
 
 def _csv_rows(path: Path, path_column: str | None, label_column: str | None) -> list[tuple[str, str]]:
+    return csv_pairs(path, path_column, ("image path", PATH_COLUMNS), label_column, ("label", LABEL_COLUMNS))
+
+
+def csv_pairs(path: Path, first: str | None, first_kind: tuple[str, tuple[str, ...]], second: str | None, second_kind: tuple[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(absolute image path, value) rows of a CSV whose first picked column holds image paths."""
+    if not path.is_file():
+        raise DataError(f"data {path} does not exist", "give a CSV with an image path column")
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         present = reader.fieldnames or []
-        image = _pick("image path", path_column, PATH_COLUMNS, present, path)
-        label = _pick("label", label_column, LABEL_COLUMNS, present, path)
-        rows = [(row[image], row[label]) for row in reader if (row.get(image) or "").strip() and (row.get(label) or "").strip()]
+        image = _pick(first_kind[0], first, first_kind[1], present, path)
+        value = _pick(second_kind[0], second, second_kind[1], present, path)
+        rows = [(row[image], row[value]) for row in reader if (row.get(image) or "").strip() and (row.get(value) or "").strip()]
     if not rows:
-        raise DataError(f"{path.name} has no rows with both an image path and a label", "fill in the empty cells")
+        raise DataError(f"{path.name} has no rows with both an image path and a {second_kind[0]}", "fill in the empty cells")
     resolved = []
-    for image_path, label_value in rows:
+    for image_path, other in rows:
         full = (path.parent / image_path).resolve() if not Path(image_path).is_absolute() else Path(image_path)
         if not full.is_file():
             raise DataError(f"{path.name}: image {image_path} does not exist", f"paths are relative to {path.parent}")
-        resolved.append((str(full), label_value.strip()))
+        resolved.append((str(full), other.strip()))
     return resolved
 
 

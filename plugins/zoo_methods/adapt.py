@@ -16,6 +16,8 @@ LORA_CANDIDATES = (("q_proj", "v_proj"), ("query", "value"), ("qkv",))
 
 def head_names(model: torch.nn.Module) -> set[str]:
     """Parameter names of the task head: what is not part of the pretrained backbone."""
+    if hasattr(model, "visual_projection") and hasattr(model, "text_projection"):  # CLIP-style: the projections (LiT)
+        return {name for name, _ in model.named_parameters() if name.split(".")[0] in ("visual_projection", "text_projection", "logit_scale")}
     timm_model = getattr(model, "timm_model", model)  # transformers' TimmWrapper keeps timm's head inside
     if hasattr(timm_model, "get_classifier"):
         ids = {id(parameter) for parameter in timm_model.get_classifier().parameters()}
@@ -74,7 +76,7 @@ def add_lora(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module
         lora_dropout=float(options.get("dropout", 0.1)),
         target_modules=targets or None,
         task_type=task_type,
-        modules_to_save=None if task_type else sorted({name.rsplit(".", 1)[0] for name in head_names(model)}),
+        modules_to_save=None if task_type else sorted({name.rsplit(".", 1)[0] for name in head_names(model) if "." in name}),
     )
     try:
         return get_peft_model(model, config)

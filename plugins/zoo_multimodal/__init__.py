@@ -4,12 +4,19 @@ from zoo_core import Domain, hookimpl
 from zoo_core.catalog import builtin_folder
 
 
+def _adapter(task: str):
+    from zoo_multimodal.image_text import ImageText
+
+    return ImageText()
+
+
 @hookimpl
 def zoo_domains():
     yield Domain(
         name="multimodal",
         summary="Image-text models that embed both into one space",
-        tasks=("zero-shot-image-classification", "image-text-retrieval"),
+        tasks=("image-text-retrieval", "zero-shot-image-classification"),
+        adapter=_adapter,
     )
 
 

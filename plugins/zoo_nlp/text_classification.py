@@ -45,6 +45,8 @@ def _transformers():
 class TextClassification:
     """The `TaskAdapter` for text-classification."""
 
+    labelled = True
+
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets
 

@@ -29,23 +29,51 @@ def export(model_dir: Path, adapter: TaskAdapter, out_dir: Path, options: dict[s
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")  # graphs onnxruntime's optimizer can fuse
     model.eval()
-    spec = adapter.export_spec(model, processor)
-    graph = out_dir / "model.onnx"
-    _torch_export(model, spec, graph, opset)
-    checks = validate(graph, model, spec)
-    variants = {"fp32": {"file": graph.name, "max_abs_diff": checks}}
-    if options.get("optimize"):
-        optimized = optimize(graph, spec)
-        variants["optimized"] = {"file": optimized.name, "max_abs_diff": validate(optimized, model, spec)}
-    if options.get("quantize"):
-        source = out_dir / variants.get("optimized", variants["fp32"])["file"]
-        quantized = quantize_int8(source, out_dir / "model.int8.onnx")
-        variants["int8"] = {"file": quantized.name, "max_abs_diff": validate(quantized, model, spec, tolerance=None)}
-    if options.get("fp16"):
-        half = to_fp16(graph, out_dir / "model.fp16.onnx")
-        variants["fp16"] = {"file": half.name, "max_abs_diff": validate(half, model, spec, tolerance=None)}
+    graphs = graphs_of(adapter, model, processor)
+    variants: dict[str, dict[str, Any]] = {}
+    for name, module, spec in graphs:
+        for variant, file, diff in _variants(name, module, spec, out_dir, opset, options):
+            entry = variants.setdefault(variant, {"max_abs_diff": {}})
+            if len(graphs) == 1:
+                entry["file"] = file
+            else:
+                entry.setdefault("files", {})[name] = file
+            entry["max_abs_diff"].update(diff)
     processor.save_pretrained(out_dir)
-    return {"opset": opset, "labels": labels, "inputs": list(spec.input_names), "outputs": list(spec.output_names), "max_length": spec.max_length, "variants": variants}
+    text = next((spec for _, _, spec in graphs if "input_ids" in spec.input_names), graphs[0][2])
+    return {
+        "opset": opset,
+        "labels": labels,
+        "graphs": [name for name, _, _ in graphs],
+        "inputs": [name for _, _, spec in graphs for name in spec.input_names],
+        "outputs": [name for _, _, spec in graphs for name in spec.output_names],
+        "max_length": text.max_length,
+        "variants": variants,
+    }
+
+
+def graphs_of(adapter: TaskAdapter, model: Any, processor: Any) -> list[tuple[str, Any, ExportSpec]]:
+    """One graph per exported module: the whole model, or an adapter's towers (CLIP's image and text)."""
+    if hasattr(adapter, "export_graphs"):
+        return adapter.export_graphs(model, processor)
+    return [("model", model, adapter.export_spec(model, processor))]
+
+
+def _variants(name: str, module: Any, spec: ExportSpec, out_dir: Path, opset: int, options: dict[str, Any]):
+    """Export one graph, validate it, and make the variants asked for: (variant, file, max abs diffs)."""
+    graph = out_dir / f"{name}.onnx"
+    _torch_export(module, spec, graph, opset)
+    yield "fp32", graph.name, validate(graph, module, spec)
+    source = graph
+    if options.get("optimize"):
+        source = optimize(graph, spec)
+        yield "optimized", source.name, validate(source, module, spec)
+    if options.get("quantize"):
+        quantized = quantize_int8(source, out_dir / f"{name}.int8.onnx")
+        yield "int8", quantized.name, validate(quantized, module, spec, tolerance=None)
+    if options.get("fp16"):
+        half = to_fp16(graph, out_dir / f"{name}.fp16.onnx")
+        yield "fp16", half.name, validate(half, module, spec, tolerance=None)
 
 
 def _torch_export(model: Any, spec: ExportSpec, path: Path, opset: int) -> None:
@@ -101,7 +129,7 @@ def optimize(graph: Path, spec: ExportSpec) -> Path:
     """onnxruntime's transformer optimizer: fused attention, LayerNorm and GELU."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    target = graph.with_name("model.optimized.onnx")
+    target = graph.with_name(graph.stem + ".optimized.onnx")
     if spec.model_type:
         optimized = optimize_model(str(graph), model_type=spec.model_type, num_heads=spec.num_heads, hidden_size=spec.hidden_size, opt_level=1)
     else:

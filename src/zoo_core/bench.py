@@ -13,6 +13,7 @@ from typing import Any
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
+from zoo_core.errors import RecipeError
 from zoo_core.export import EXPORT_INFO, VARIANT_ORDER, export_model, task_adapter
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve
@@ -40,6 +41,8 @@ def benchmark(
         report(f"exporting {target} (fp32, optimized, int8) to benchmark it")
         export_dir, info = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8"}, catalog, plugins, report)
         source = target
+    if "file" not in info["variants"]["fp32"]:
+        raise RecipeError(f"{export_dir} holds several graphs ({', '.join(info['graphs'])}); zoo bench times single-graph exports", "benchmark a classifier's export")
     model = resolve(source, catalog, plugins, report=report)
     _, adapter = task_adapter(model, plugins)
     network, processor, _ = adapter.load_trained(model.path)

@@ -70,6 +70,8 @@ def export_model(
             **result,
             "max_length": (model.info or {}).get("max_length") or result["max_length"],
         }
+        if options.get("data") and not adapter.labelled:
+            raise RecipeError("--data checks a classifier's accuracy; this model is not a classifier", "evaluate retrieval with zoo eval REF --data pairs.csv")
         if options.get("data"):
             info["metrics"] = check_metrics(str(model.path), staging, info, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins)
         (staging / EXPORT_INFO).write_text(json.dumps(info, indent=2))
@@ -129,9 +131,10 @@ def _log_to_mlflow(target: Path, info: dict[str, Any]) -> None:
     tracking.connect()
     with mlflow.start_run(run_id=info["run_id"]):
         mlflow.log_artifacts(str(target), "export")
-        model_info = mlflow.onnx.log_model(onnx.load(str(target / info["variants"]["fp32"]["file"])), name="onnx")
         mlflow.set_tag("zoo.export", str(target))
-        mlflow.set_tag("zoo.onnx_model", model_info.model_uri)
+        if "file" in info["variants"]["fp32"]:  # one graph: also an ONNX model MLflow can serve
+            model_info = mlflow.onnx.log_model(onnx.load(str(target / info["variants"]["fp32"]["file"])), name="onnx")
+            mlflow.set_tag("zoo.onnx_model", model_info.model_uri)
     from mlflow import MlflowClient
 
     client = MlflowClient()

@@ -96,14 +96,20 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     else:
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
+    labels = check_labels(train, val, recipe.data) if adapter.labelled else []
+    lr = recipe.lr or float(methods[recipe.method].defaults.get("lr", 5e-5))
+    return Prepared(recipe, base, domain.name, task, methods[recipe.method], adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr)
+
+
+def check_labels(train: Any, val: Any, data: Path) -> list[str]:
+    """The classes, sorted; every validation class must have been seen in training."""
     labels = sorted(set(train["label"]))
     if len(labels) < 2:
-        raise DataError(f"{recipe.data.name} has a single class ('{labels[0]}')", "a classifier needs examples of at least two labels")
+        raise DataError(f"{data.name} has a single class ('{labels[0]}')", "a classifier needs examples of at least two labels")
     unseen = sorted(set(val["label"]) - set(labels))
     if unseen:
         raise DataError(f"validation labels never seen in training: {', '.join(unseen[:5])}", "add training examples of them or drop those rows")
-    lr = recipe.lr or float(methods[recipe.method].defaults.get("lr", 5e-5))
-    return Prepared(recipe, base, domain.name, task, methods[recipe.method], adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr)
+    return labels
 
 
 def run_dir(run_id: str) -> Path:
@@ -177,10 +183,12 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
         trainer.train(resume_from_checkpoint=str(last_checkpoint(folder / "checkpoints")) if resume_run_id else None)
         prediction = trainer.predict(trainer.eval_dataset)
         metrics = {key.removeprefix("test_"): float(value) for key, value in prediction.metrics.items() if key.removeprefix("test_") in ("accuracy", "macro_f1", "loss")}
+        if not prepared.adapter.labelled:  # retrieval-style tasks measure the whole set, not batch by batch
+            metrics |= prepared.adapter.evaluate(trainer.model, processor, prepared.val, [])
         mlflow.log_metrics({f"final_{key}": value for key, value in metrics.items()})
         model_dir = _save(prepared, trainer.model, processor, folder / "model", run_id, init)
         mlflow.log_artifacts(str(model_dir), "model")
-        _log_plots(trainer, prediction, prepared.labels, folder)
+        _log_plots(trainer, prediction if prepared.adapter.labelled else None, prepared.labels, folder)
         registered = None
         if not scratch:
             name = registered_name(prepared)
@@ -207,8 +215,9 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         logging_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
-        greater_is_better=True,
+        metric_for_best_model="macro_f1" if prepared.adapter.labelled else "loss",
+        greater_is_better=prepared.adapter.labelled,
+        prediction_loss_only=not prepared.adapter.labelled,
         seed=recipe.seed,
         bf16=on_gpu and torch.cuda.is_bf16_supported(),
         fp16=on_gpu and not torch.cuda.is_bf16_supported(),
@@ -225,7 +234,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         train_dataset=encode(prepared.train, processor, prepared.labels, recipe.max_length, train=True),
         eval_dataset=encode(prepared.val, processor, prepared.labels, recipe.max_length),
         data_collator=prepared.adapter.collator(processor),
-        compute_metrics=classification_metrics,
+        compute_metrics=classification_metrics if prepared.adapter.labelled else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=recipe.patience), _epoch_metrics()],
     )
 
@@ -297,11 +306,14 @@ def _log_plots(trainer: Any, prediction: Any, labels: list[str], folder: Path) -
     import mlflow
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    display = ConfusionMatrixDisplay.from_predictions(prediction.label_ids, logits.argmax(-1), labels=list(range(len(labels))), display_labels=labels, colorbar=False)
-    display.ax_.set_title("validation confusion matrix")
-    display.figure_.savefig(folder / "confusion_matrix.png", dpi=120, bbox_inches="tight")
-    plt.close(display.figure_)
+    plots = ["learning_curve.png"]
+    if prediction is not None:  # classifiers only
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        display = ConfusionMatrixDisplay.from_predictions(prediction.label_ids, logits.argmax(-1), labels=list(range(len(labels))), display_labels=labels, colorbar=False)
+        display.ax_.set_title("validation confusion matrix")
+        display.figure_.savefig(folder / "confusion_matrix.png", dpi=120, bbox_inches="tight")
+        plt.close(display.figure_)
+        plots.append("confusion_matrix.png")
 
     history = trainer.state.log_history
     train = [(entry["epoch"], entry["loss"]) for entry in history if "loss" in entry]
@@ -311,17 +323,18 @@ def _log_plots(trainer: Any, prediction: Any, labels: list[str], folder: Path) -
         loss_axis.plot(*zip(*train), marker="o", label="train loss")
     if val:
         loss_axis.plot([v[0] for v in val], [v[1] for v in val], marker="o", label="val loss")
-        accuracy_axis = loss_axis.twinx()
-        accuracy_axis.plot([v[0] for v in val], [v[2] for v in val], marker="s", color="tab:green", label="val accuracy")
-        accuracy_axis.set_ylabel("accuracy")
-        accuracy_axis.legend(loc="upper right")
+        if all(v[2] is not None for v in val):
+            accuracy_axis = loss_axis.twinx()
+            accuracy_axis.plot([v[0] for v in val], [v[2] for v in val], marker="s", color="tab:green", label="val accuracy")
+            accuracy_axis.set_ylabel("accuracy")
+            accuracy_axis.legend(loc="upper right")
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("loss")
     loss_axis.legend(loc="upper left")
     loss_axis.set_title("learning curve")
     figure.savefig(folder / "learning_curve.png", dpi=120, bbox_inches="tight")
     plt.close(figure)
-    for name in ("confusion_matrix.png", "learning_curve.png"):
+    for name in plots:
         mlflow.log_artifact(str(folder / name), "plots")
 
 
@@ -366,6 +379,8 @@ def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: 
     adapter = domains[model.domain].adapter(task)
     network, processor, labels = adapter.load_trained(model.path)
     dataset = adapter.read(data, columns)
+    if not adapter.labelled:
+        return {"model": ref, "data": str(data), "examples": len(dataset), **adapter.evaluate(network, processor, dataset, labels)}
     unseen = sorted(set(dataset["label"]) - set(labels))
     if unseen:
         raise DataError(f"{data.name} has labels the model never saw in training: {', '.join(unseen[:5])}", f"its labels are {', '.join(labels)}")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RefError
 from zoo_core.export import EXPORT_INFO
 from zoo_core.plugins import Plugins
@@ -43,14 +44,27 @@ def read_inputs(file: Path | None) -> list[str]:
     return inputs
 
 
-def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: str | None, plugins: Plugins, top: int = 1) -> tuple[list[dict[str, Any]], str]:
+def predict(
+    target: str,
+    inputs: list[str],
+    provider: str | None,
+    variant: str | None,
+    plugins: Plugins,
+    top: int = 1,
+    labels: list[str] | None = None,
+    catalog: Catalog | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """Predict with an export on ONNX Runtime, or (zero-shot models) with a REF in PyTorch."""
     import numpy as np
 
     from zoo_onnx.runtime import run, session
 
-    info = read_export(export_dir)
+    export_dir = Path(target)
     if not inputs:
         raise DataError("nothing to predict", "give inputs as arguments or with --file")
+    if not (export_dir / EXPORT_INFO).is_file():
+        return _predict_model(target, inputs, labels or [], top, plugins, catalog)
+    info = read_export(export_dir)
     domains = plugins.domains()
     if info["domain"] not in domains or domains[info["domain"]].adapter is None:
         raise RefError(f"the export is a '{info['domain']}' model and no installed plugin handles that domain", "see `zoo plugins`")
@@ -59,12 +73,14 @@ def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: 
         raise RefError(f"this export has no {variant} variant", f"it has {', '.join(info['variants'])}")
     runtime = None
     if variant is None:
-        probe = session(export_dir / info["variants"]["fp32"]["file"], provider)
+        probe = session(export_dir / graph_file(info["variants"]["fp32"]), provider)
         best = probe.get_providers()[0]
         variant = next(name for name in FASTEST.get(best, ("optimized", "fp32")) if name in info["variants"])
         runtime = probe if variant == "fp32" else None
+    if hasattr(adapter, "predict_export"):  # zero-shot: labels come from the user, through the text tower
+        return adapter.predict_export(export_dir, info, inputs, labels or [], top, provider, variant)
     runtime = runtime or session(export_dir / info["variants"][variant]["file"], provider)
-    labels = info["labels"]
+    names = info["labels"]
     results = []
     for start in range(0, len(inputs), BATCH):
         chunk = inputs[start : start + BATCH]
@@ -73,5 +89,27 @@ def predict(export_dir: Path, inputs: list[str], provider: str | None, variant: 
         probabilities /= probabilities.sum(-1, keepdims=True)
         for text, row in zip(chunk, probabilities):
             ranked = [int(index) for index in np.argsort(-row, kind="stable")[: max(top, 1)]]
-            results.append({"input": text, "label": labels[ranked[0]], "score": float(row[ranked[0]]), "top": [{"label": labels[index], "score": float(row[index])} for index in ranked], "scores": {label: float(p) for label, p in zip(labels, row)}})
+            results.append({"input": text, "label": names[ranked[0]], "score": float(row[ranked[0]]), "top": [{"label": names[index], "score": float(row[index])} for index in ranked], "scores": {label: float(p) for label, p in zip(names, row)}})
     return results, f"{variant} on {runtime.get_providers()[0]}"
+
+
+def graph_file(variant: dict[str, Any]) -> str:
+    """The variant's graph, or the first of its graphs (CLIP exports hold an image and a text tower)."""
+    return variant.get("file") or next(iter(variant["files"].values()))
+
+
+def _predict_model(ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None) -> tuple[list[dict[str, Any]], str]:
+    """Zero-shot models answer straight from a REF; classifiers are served from their export."""
+    from zoo_core.refs import resolve
+
+    not_export = RefError(f"{ref} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF and predict with the export folder")
+    if catalog is None:
+        raise not_export
+    model = resolve(ref, catalog, plugins)
+    domain = plugins.domains().get(model.domain or "")
+    adapter = domain.adapter(domain.tasks[0]) if domain and domain.adapter else None
+    if not hasattr(adapter, "predict_model"):
+        raise not_export
+    import torch
+
+    return adapter.predict_model(model.path, inputs, labels, top), f"pytorch on {'cuda' if torch.cuda.is_available() else 'cpu'}"

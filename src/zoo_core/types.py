@@ -78,7 +78,17 @@ class TaskAdapter(Protocol):
     column; models come back with their preprocessor (tokenizer, image
     processor). The engine owns training (the Hugging Face Trainer), tracking and
     saving; the adapter owns everything that depends on the modality.
+
+    `labelled` adapters are classifiers: their data has a `label` column and the
+    engine scores them by accuracy and macro-F1. Pair tasks (image-text) set it
+    False: the model's own loss trains them, and they add
+    `evaluate(model, processor, dataset, labels) -> metrics`. Optional extras:
+    `export_graphs(model, processor)` for models exported as several graphs,
+    `predict_model(...)` and `predict_export(...)` for predictions that are not
+    one softmax over the model's own labels (zero-shot).
     """
+
+    labelled: bool
 
     def read(self, path: Path, columns: Columns) -> Any:
         """Read a data file into a Dataset with the inputs and a string `label` column."""

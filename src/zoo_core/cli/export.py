@@ -49,7 +49,7 @@ def register(app: typer.Typer, context: Context) -> None:
             table.add_column("accuracy", justify="right")
         for name, variant in info["variants"].items():
             diff = ", ".join(f"{value:.1e}" for value in variant["max_abs_diff"].values())
-            row = [name, variant["file"], diff]
+            row = [name, variant.get("file") or ", ".join(variant["files"].values()), diff]
             if "metrics" in info:
                 row.append(f"{info['metrics'][name]['accuracy']:.3f} ({0.0 - info['metrics'][name]['drop_points']:+.1f} pt)")
             table.add_row(*row)
@@ -60,18 +60,21 @@ def register(app: typer.Typer, context: Context) -> None:
 
     @app.command()
     def predict(
-        export_dir: Annotated[Path, typer.Argument(metavar="EXPORT", help="An export folder from zoo export.")],
+        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or, for zero-shot models, a REF).")],
         inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts (or image paths, for image models).")] = None,
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line) or .jsonl ({\"text\": ...}) file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
         variant: Annotated[Optional[str], typer.Option(help="fp32, optimized, int8 or fp16 (default: the fastest for the provider).")] = None,
         top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
+        labels: Annotated[Optional[str], typer.Option(help="Zero-shot models: candidate labels, comma-separated.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Run an export on ONNX Runtime and print each input's label and score."""
         from zoo_core.predict import predict as run_predict, read_inputs
 
-        results, used = run_predict(export_dir, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top)
+        candidates = None if labels is None else [label.strip() for label in labels.split(",")]
+        with contextlib.redirect_stdout(sys.stderr):
+            results, used = run_predict(target, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog)
         if as_json:
             print(json.dumps(results, indent=2))
             return

@@ -17,11 +17,16 @@ def _report(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def metric_name(key: str) -> str:
+    """accuracy, macro-F1, image->text R@1 ...: the names a table or a sentence shows."""
+    return {"macro_f1": "macro-F1"}.get(key) or key.replace("image_to_text_recall_at_", "image->text R@").replace("text_to_image_recall_at_", "text->image R@")
+
+
 def register(app: typer.Typer, context: Context) -> None:
     @app.command()
     def finetune(
         model: Annotated[Optional[str], typer.Argument(help="REF: catalog name, store name, folder, models:/NAME/VERSION or runs:/ID/model.")] = None,
-        data: Annotated[Optional[Path], typer.Option(help="Training data: CSV, TSV, JSONL or parquet.")] = None,
+        data: Annotated[Optional[Path], typer.Option(help="Training data: CSV, TSV, JSONL or parquet; a folder of class folders or a path,label CSV for images; an image,text CSV for CLIP.")] = None,
         config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe; flags given here override it.")] = None,
         method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, or a plugin's method.")] = None,
         val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
@@ -67,14 +72,14 @@ def register(app: typer.Typer, context: Context) -> None:
             print(json.dumps([{**outcome.__dict__, "model_dir": str(outcome.model_dir)} for outcome in outcomes], indent=2))
             return
         table = Table(title="fine-tuning results (validation)", title_justify="left")
-        for column in ("run", "init", "accuracy", "macro-F1", "trainable params", "wall time"):
+        shown = [key for key in outcomes[0].metrics if key != "loss"]
+        for column in ("run", "init", *map(metric_name, shown), "trainable params", "wall time"):
             table.add_column(column, justify="left" if column in ("run", "init") else "right")
         for outcome in outcomes:
             table.add_row(
                 outcome.run_id,
                 outcome.init,
-                f"{outcome.metrics.get('accuracy', float('nan')):.3f}",
-                f"{outcome.metrics.get('macro_f1', float('nan')):.3f}",
+                *(f"{outcome.metrics.get(key, float('nan')):.3f}" for key in shown),
                 f"{outcome.trainable:,} of {outcome.total:,}",
                 f"{outcome.seconds:.0f} s",
             )
@@ -87,13 +92,13 @@ def register(app: typer.Typer, context: Context) -> None:
     @app.command("eval")
     def evaluate(
         model: Annotated[str, typer.Argument(help="REF of a fine-tuned model.")],
-        data: Annotated[Path, typer.Option(help="Labelled data: CSV, TSV, JSONL or parquet.")],
+        data: Annotated[Path, typer.Option(help="Held-out data: CSV, TSV, JSONL, parquet, an image folder, or image,text pairs.")],
         text_col: Annotated[Optional[str], typer.Option(help="Column holding the text (default: detected).")] = None,
         text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """Accuracy and macro-F1 of a fine-tuned model on labelled data."""
+        """Accuracy and macro-F1 of a classifier, or retrieval recall@1/5/10 of an image-text model, on held-out data."""
         from zoo_core.finetune import evaluate as run_eval
         from zoo_core.types import Columns
 
@@ -101,4 +106,5 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps(result))
             return
-        print(f"{result['model']} on {Path(result['data']).name} ({result['examples']} examples): accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}")
+        scores = ", ".join(f"{metric_name(key)} {value:.3f}" for key, value in result.items() if key not in ("model", "data", "examples"))
+        print(f"{result['model']} on {Path(result['data']).name} ({result['examples']} examples): {scores}")
