@@ -368,17 +368,15 @@ def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[st
 
 
 def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: Plugins, batch_size: int = 32) -> dict[str, Any]:
-    """Accuracy and macro-F1 of a fine-tuned classifier on a labelled file."""
-    from transformers import Trainer, TrainingArguments
-
+    """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
     model = resolve(ref, catalog, plugins)
     domains = plugins.domains()
     if model.domain not in domains or domains[model.domain].adapter is None:
         raise RecipeError(f"{ref} is a '{model.domain}' model and no installed plugin evaluates that domain", "see `zoo plugins`")
     task = (model.info or {}).get("task") or domains[model.domain].tasks[0]
     adapter = domains[model.domain].adapter(task)
+    dataset = adapter.read(data, columns)  # bad data fails before the model loads
     network, processor, labels = adapter.load_trained(model.path)
-    dataset = adapter.read(data, columns)
     if not adapter.labelled:
         return {"model": ref, "data": str(data), "examples": len(dataset), **adapter.evaluate(network, processor, dataset, labels)}
     unseen = sorted(set(dataset["label"]) - set(labels))
@@ -386,6 +384,7 @@ def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: 
         raise DataError(f"{data.name} has labels the model never saw in training: {', '.join(unseen[:5])}", f"its labels are {', '.join(labels)}")
     max_length = (model.info or {}).get("max_length", 128)
     import torch
+    from transformers import Trainer, TrainingArguments
 
     args = TrainingArguments(
         output_dir=str(settings.zoo_home() / "cache" / "eval"),
