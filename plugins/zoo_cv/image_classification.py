@@ -14,7 +14,8 @@ from typing import Any
 
 from zoo_core.errors import RecipeError
 from zoo_core.types import Columns, ExportSpec
-from zoo_cv.images import CARD_COPY, ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform
+from zoo_core.store import CARD_COPY
+from zoo_cv.images import ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform
 
 
 def _transformers():

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from zoo_core.errors import DataError
+from zoo_core.store import CARD_COPY
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 PATH_COLUMNS = ("image", "path", "file", "filename", "filepath", "image_path")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y")
 PREPROCESSING_FILE = "zoo-preprocessing.json"
-CARD_COPY = "zoo-card.json"
 HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 

@@ -19,10 +19,9 @@ from pathlib import Path
 from zoo_core import settings
 from zoo_core.catalog import Catalog
 from zoo_core.errors import IntegrityError, NotInStoreError, PullError, SourceError, ZooError
-from zoo_core.store import Manifest, Store, build_manifest, check_name
+from zoo_core.store import CARD_COPY, Manifest, Store, build_manifest, check_name
 from zoo_core.types import Source
 
-CARD_COPY = "zoo-card.json"
 URI = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 
 
@@ -150,7 +149,7 @@ def pull(
                     report(failures[-1])
                 continue
             manifest.write(staged)
-            if plan.card_fields:  # how to build and feed the model when its files do not say (a bare .pth)
+            if plan.card_fields:
                 (staged / CARD_COPY).write_text(json.dumps(plan.card_fields, indent=2))
             path = store.commit(plan.name, staged)
             shutil.rmtree(store.staging / plan.name, ignore_errors=True)

@@ -19,6 +19,7 @@ from zoo_core import settings
 from zoo_core.errors import IntegrityError, NotInStoreError, PickleRefusedError, ZooError
 
 MANIFEST = "zoo-manifest.json"
+CARD_COPY = "zoo-card.json"  # the card a model was pulled by, for folders whose files do not say how to build it
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 CHUNK = 1 << 20
 
