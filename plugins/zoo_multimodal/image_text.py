@@ -94,22 +94,11 @@ def retrieval_recall(image_embeds: np.ndarray, text_embeds: np.ndarray, texts: l
 
 def zero_shot(image_embeds: np.ndarray, prompt_embeds: np.ndarray, labels: list[str], logit_scale: float, top: int) -> list[dict[str, Any]]:
     """CLIP's zero-shot classifier: each label is the mean of its prompts' embeddings."""
+    from zoo_core.predict import ranked, softmax
+
     per_label = normalise(normalise(prompt_embeds).reshape(len(labels), len(TEMPLATES), -1).mean(axis=1))
-    logits = logit_scale * normalise(image_embeds) @ per_label.T
-    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    probabilities /= probabilities.sum(-1, keepdims=True)
-    results = []
-    for row in probabilities:
-        ranked = [int(index) for index in np.argsort(-row, kind="stable")[: max(top, 1)]]
-        results.append(
-            {
-                "label": labels[ranked[0]],
-                "score": float(row[ranked[0]]),
-                "top": [{"label": labels[index], "score": float(row[index])} for index in ranked],
-                "scores": {label: float(value) for label, value in zip(labels, row)},
-            }
-        )
-    return results
+    probabilities = softmax(logit_scale * normalise(image_embeds) @ per_label.T)
+    return [ranked(row, labels, top) for row in probabilities]
 
 
 def prompts(labels: list[str]) -> list[str]:

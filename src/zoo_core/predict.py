@@ -55,8 +55,6 @@ def predict(
     catalog: Catalog | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Predict with an export on ONNX Runtime, or (zero-shot models) with a REF in PyTorch."""
-    import numpy as np
-
     from zoo_onnx.runtime import run, session
 
     export_dir = Path(target)
@@ -84,13 +82,30 @@ def predict(
     results = []
     for start in range(0, len(inputs), BATCH):
         chunk = inputs[start : start + BATCH]
-        logits = run(runtime, adapter.onnx_inputs(export_dir, chunk, info["max_length"]))[0].astype(np.float64)
-        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-        probabilities /= probabilities.sum(-1, keepdims=True)
-        for text, row in zip(chunk, probabilities):
-            ranked = [int(index) for index in np.argsort(-row, kind="stable")[: max(top, 1)]]
-            results.append({"input": text, "label": names[ranked[0]], "score": float(row[ranked[0]]), "top": [{"label": names[index], "score": float(row[index])} for index in ranked], "scores": {label: float(p) for label, p in zip(names, row)}})
+        logits = run(runtime, adapter.onnx_inputs(export_dir, chunk, info["max_length"]))[0]
+        results.extend({"input": item, **ranked(row, names, top)} for item, row in zip(chunk, softmax(logits)))
     return results, f"{variant} on {runtime.get_providers()[0]}"
+
+
+def softmax(logits: Any) -> Any:
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float64)
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    return probabilities / probabilities.sum(-1, keepdims=True)
+
+
+def ranked(probabilities: Any, names: list[str], top: int) -> dict[str, Any]:
+    """One input's answer: the best label and score, the `top` best, and every label's score."""
+    import numpy as np
+
+    order = [int(index) for index in np.argsort(-probabilities, kind="stable")[: max(top, 1)]]
+    return {
+        "label": names[order[0]],
+        "score": float(probabilities[order[0]]),
+        "top": [{"label": names[index], "score": float(probabilities[index])} for index in order],
+        "scores": {name: float(value) for name, value in zip(names, probabilities)},
+    }
 
 
 def graph_file(variant: dict[str, Any]) -> str:
