@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo_core.data import pick_column
 from zoo_core.errors import DataError
 from zoo_core.store import CARD_COPY
 
@@ -23,6 +24,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 PATH_COLUMNS = ("image", "path", "file", "filename", "filepath", "image_path")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y")
 PREPROCESSING_FILE = "zoo-preprocessing.json"
+FLAGS = "--text-col/--label-col"
 HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
@@ -167,8 +169,8 @@ def csv_pairs(path: Path, first: str | None, first_kind: tuple[str, tuple[str, .
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         present = reader.fieldnames or []
-        image = _pick(first_kind[0], first, first_kind[1], present, path)
-        value = _pick(second_kind[0], second, second_kind[1], present, path)
+        image = pick_column(first_kind[0], first, first_kind[1], present, path, FLAGS)
+        value = pick_column(second_kind[0], second, second_kind[1], present, path, FLAGS)
         rows = [(row[image], row[value]) for row in reader if (row.get(image) or "").strip() and (row.get(value) or "").strip()]
     if not rows:
         raise DataError(f"{path.name} has no rows with both an image path and a {second_kind[0]}", "fill in the empty cells")
@@ -179,14 +181,3 @@ def csv_pairs(path: Path, first: str | None, first_kind: tuple[str, tuple[str, .
             raise DataError(f"{path.name}: image {image_path} does not exist", f"paths are relative to {path.parent}")
         resolved.append((str(full), other.strip()))
     return resolved
-
-
-def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: list[str], path: Path) -> str:
-    if wanted:
-        if wanted not in present:
-            raise DataError(f"{path.name} has no {kind} column '{wanted}'", f"its columns are {', '.join(present)}")
-        return wanted
-    for name in candidates:
-        if name in present:
-            return name
-    raise DataError(f"{path.name}: cannot tell which column holds the {kind}", f"its columns are {', '.join(present)}; name one with --text-col/--label-col")

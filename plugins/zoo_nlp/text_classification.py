@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo_core.data import pick_column
 from zoo_core.errors import DataError
 from zoo_core.types import Columns, ExportSpec
 
@@ -19,17 +20,7 @@ BUILDERS = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("jso
 
 
 def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: list[str], path: Path, required: bool = True) -> str | None:
-    if wanted:
-        if wanted not in present:
-            raise DataError(f"{path.name} has no {kind} column '{wanted}'", f"its columns are {', '.join(present)}")
-        return wanted
-    for name in candidates:
-        if name in present:
-            return name
-    if required:
-        flag = "--label-col" if kind == "label" else "--text-col"
-        raise DataError(f"{path.name}: cannot tell which column holds the {kind}", f"its columns are {', '.join(present)}; name one with {flag}")
-    return None
+    return pick_column(kind, wanted, candidates, present, path, "--label-col" if kind == "label" else "--text-col", required)
 
 
 def _transformers():
