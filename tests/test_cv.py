@@ -65,7 +65,7 @@ def test_full_finetune_of_a_timm_model_exports_and_predicts(images: dict[str, Pa
 
     export = tmp_path / "colours-onnx"
     exported = json.loads(zoo("export", "models:/colours/1", "--optimize", "--data", str(images["val_csv"]), "--out", str(export), "--json").stdout)
-    assert set(exported["variants"]) == {"fp32", "optimized"} and exported["inputs"] == ["pixel_values"]
+    assert set(exported["variants"]) == {"fp32", "optimized"} and exported["details"]["inputs"] == ["pixel_values"]
     assert exported["metrics"]["fp32"]["accuracy"] == exported["metrics"]["pytorch"]["accuracy"] >= 0.9
 
     odd = [images["train"] / "red" / "0.png", images["train"] / "green" / "1.png"]  # RGBA and grayscale files

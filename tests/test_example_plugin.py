@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, zoo
+from helpers import ROOT, assert_one_line_error, zoo
+from tiny_models import sentiment_rows, tiny_bert, write_csv
 from transformers import BertConfig, BertForSequenceClassification
 
 from zoo_core.plugins import load_plugins
@@ -64,3 +65,38 @@ def test_bitfit_trains_only_biases_and_the_head(site: Path, monkeypatch: pytest.
     optimizer.step()
     changed = {name for name, parameter in model.named_parameters() if not torch.equal(parameter, before[name])}
     assert changed == trainable
+
+
+def test_torchscript_export_predicts_and_benchmarks_like_an_onnx_one(site: Path, tmp_path: Path) -> None:
+    env = {"PYTHONPATH": str(site)}
+    zoo("pull", str(tiny_bert(tmp_path / "ckpt")), "--name", "tiny-bert-torchscript")
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(240, 1))
+    test = write_csv(tmp_path / "test.csv", sentiment_rows(100, 3))
+    [trained] = json.loads(zoo("finetune", "tiny-bert-torchscript", "--data", str(train), "--epochs", "4", "--lr", "5e-3", "--register", "sentiment-ts", "--json").stdout)
+    assert "torchscript" in zoo("export", "--help", env=env).stdout, "installed formats are listed"
+
+    out = tmp_path / "ts"
+    exported = json.loads(zoo("export", "models:/sentiment-ts/1", "--format", "torchscript", "--data", str(test), "--out", str(out), "--json", env=env).stdout)
+    assert exported["format"] == "torchscript" and (out / "model.pt").is_file() and (out / "tokenizer.json").is_file()
+    assert exported["variants"]["fp32"]["max_abs_diff"]["logits"] < 1e-4
+    assert exported["metrics"]["fp32"]["accuracy"] == exported["metrics"]["pytorch"]["accuracy"] >= 0.9
+    assert exported["metrics"]["fp32"]["provider"] == "torch cpu"
+
+    predicted = zoo("predict", str(out), "the film was wonderful", "a dull and boring plot", env=env)
+    assert [line.split("\t")[0] for line in predicted.stdout.splitlines()] == ["positive", "negative"]
+    assert "torchscript fp32 on torch cpu" in predicted.stderr
+    onnx_out = tmp_path / "onnx"
+    zoo("export", trained["model_dir"], "--out", str(onnx_out))
+    for text in ("a superb cast", "an awful ending"):
+        [script] = json.loads(zoo("predict", str(out), text, "--json", env=env).stdout)
+        [graph] = json.loads(zoo("predict", str(onnx_out), text, "--json", "--variant", "fp32").stdout)
+        assert abs(script["scores"]["positive"] - graph["scores"]["positive"]) < 1e-4, "both formats give the model's answer"
+
+    bench = json.loads(zoo("bench", str(out), "--batch", "1,4", "--length", "16", "--runs", "3", "--rounds", "2", "--threads", "1", "--json", env=env).stdout)
+    assert {(row["batch"], row["engine"]) for row in bench["rows"]} == {(batch, engine) for batch in (1, 4) for engine in ("pytorch eager", "torchscript fp32")}
+    assert bench["format"] == "torchscript" and all(row["median_ms"] > 0 for row in bench["rows"])
+
+    refused = tmp_path / "refused"
+    assert_one_line_error(zoo("export", trained["model_dir"], "--format", "torchscript", "--quantize", "int8", "--out", str(refused), check=False, env=env), "no --quantize variant")
+    assert not refused.exists() and not list(tmp_path.glob(".refused*")), "nothing half-written"
+    assert_one_line_error(zoo("predict", str(out), "text", check=False), "unknown exporter 'torchscript'", "exporters are onnx")

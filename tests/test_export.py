@@ -25,15 +25,15 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="module")
 def exported(model: dict) -> dict:
     out = model["folder"] / "export"
-    result = zoo("export", "models:/sentiment-onnx/1", "--out", str(out), "--optimize", "--quantize", "int8", "--data", str(model["test"]), "--json")
+    result = zoo("export", "models:/sentiment-onnx/1", "--out", str(out), "--optimize", "--quantize", "int8", "--fp16", "--data", str(model["test"]), "--json")
     return json.loads(result.stdout)
 
 
 def test_export_writes_validated_variants(exported: dict, model: dict) -> None:
     out = Path(exported["path"])
-    assert sorted(exported["variants"]) == ["fp32", "int8", "optimized"]
+    assert list(exported["variants"]) == ["fp32", "optimized", "int8", "fp16"]
     for variant in exported["variants"].values():
-        assert (out / variant["file"]).stat().st_size > 0
+        assert (out / variant["files"]["model"]).stat().st_size > 0
     assert exported["variants"]["fp32"]["max_abs_diff"]["logits"] < 1e-3
     assert exported["variants"]["optimized"]["max_abs_diff"]["logits"] < 1e-3
     assert (out / "tokenizer.json").is_file()
@@ -41,8 +41,22 @@ def test_export_writes_validated_variants(exported: dict, model: dict) -> None:
     assert info["source"] == "models:/sentiment-onnx/1" and info["run_id"] == model["run_id"] and info["labels"] == ["negative", "positive"]
     metrics = info["metrics"]
     assert metrics["pytorch"]["accuracy"] >= 0.9 and metrics["examples"] == 100
-    for name in ("fp32", "optimized", "int8"):
+    for name in ("fp32", "optimized", "int8", "fp16"):
         assert abs(metrics[name]["drop_points"]) <= 1.0
+
+
+def test_fp16_is_the_fused_graph_with_fp32_inputs_and_outputs(exported: dict) -> None:
+    import onnx
+
+    graph = onnx.load(str(Path(exported["path"]) / exported["variants"]["fp16"]["files"]["model"]))
+    operators = {node.op_type for node in graph.graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= operators, operators
+    assert "Softmax" not in operators, "attention is one fused operator, not a dozen small ones"
+    weights = [tensor for tensor in graph.graph.initializer if len(tensor.dims) == 2]
+    assert weights and all(tensor.data_type == onnx.TensorProto.FLOAT16 for tensor in weights)
+    float32 = onnx.TensorProto.FLOAT
+    assert [item.type.tensor_type.elem_type for item in graph.graph.output] == [float32]
+    assert exported["variants"]["fp16"]["max_abs_diff"]["logits"] < 1e-2
 
 
 def test_export_is_logged_on_its_run_and_version(exported: dict, model: dict) -> None:
@@ -70,10 +84,11 @@ def test_predict_labels_texts_without_torch(exported: dict, tmp_path: Path) -> N
 
 
 def test_bench_compares_pytorch_and_every_variant(exported: dict) -> None:
-    result = json.loads(zoo("bench", exported["path"], "--batch", "1,4", "--length", "16", "--runs", "3", "--threads", "1", "--json").stdout)
+    result = json.loads(zoo("bench", exported["path"], "--batch", "1,4", "--length", "16", "--runs", "3", "--rounds", "2", "--threads", "1", "--json").stdout)
     engines = {(row["batch"], row["engine"]) for row in result["rows"]}
-    assert engines == {(batch, engine) for batch in (1, 4) for engine in ("pytorch eager", "onnx fp32", "onnx optimized", "onnx int8")}
-    assert all(row["median_ms"] > 0 and row["speedup"] > 0 for row in result["rows"])
+    assert engines == {(batch, engine) for batch in (1, 4) for engine in ("pytorch eager", "onnx fp32", "onnx optimized", "onnx int8")}, "fp16 runs only on a GPU"
+    assert all(0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"] and row["speedup"] > 0 for row in result["rows"])
+    assert result["rounds"] == 2 and result["load_before"] is not None
     assert json.loads(Path(result["saved"]).read_text())["rows"] == result["rows"]
 
 
@@ -109,7 +124,7 @@ def test_bad_export_and_predict_input(model: dict, exported: dict, tmp_path: Pat
     assert_one_line_error(zoo("export", model["model_dir"], "--opset", "7", "--out", str(out), check=False), "opset 7 is not supported")
     assert not out.exists() and not list(tmp_path.glob(".never*")), "nothing half-written"
     assert_one_line_error(zoo("export", model["model_dir"], "--quantize", "int4", "--out", str(out), check=False), "--quantize int4 is not supported")
-    assert_one_line_error(zoo("export", model["model_dir"], "--format", "tflite", check=False), "no exporter for format 'tflite'; formats are onnx")
+    assert_one_line_error(zoo("export", model["model_dir"], "--format", "tflite", check=False), "unknown exporter 'tflite'; exporters are onnx")
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("zoo-export.json", "tokenizer.json"):
@@ -118,4 +133,6 @@ def test_bad_export_and_predict_input(model: dict, exported: dict, tmp_path: Pat
     assert_one_line_error(zoo("predict", str(broken), "text", "--variant", "fp32", check=False), "model.onnx is not a usable ONNX graph")
     assert_one_line_error(zoo("predict", str(tmp_path), "text", check=False), "is not a zoo export")
     assert_one_line_error(zoo("predict", exported["path"], check=False), "nothing to predict")
-    assert_one_line_error(zoo("predict", exported["path"], "x", "--variant", "fp16", check=False), "this export has no fp16 variant")
+    assert_one_line_error(zoo("predict", exported["path"], "x", "--variant", "int4", check=False), "this export has no int4 variant")
+    (broken / "zoo-export.json").write_text('{"format": "onnx", ')
+    assert_one_line_error(zoo("predict", str(broken), "text", check=False), "zoo-export.json is damaged")

@@ -13,7 +13,7 @@ import torch
 from helpers import ROOT
 from typer.testing import CliRunner
 
-from zoo_core import hookimpl, hookspecs
+from zoo_core import ExportReport, hookimpl, hookspecs
 from zoo_core.cli.app import create_app
 from zoo_core.errors import PluginConflictError
 from zoo_core.plugins import Plugins
@@ -64,11 +64,16 @@ def test_hook_zoo_methods(plugins: Plugins) -> None:
 
 def test_hook_zoo_exporters(plugins: Plugins, tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "config.json").write_text("{}")
+    (tmp_path / "model" / "config.json").write_text('{"hidden_size": 4}')
     (tmp_path / "out").mkdir()
-    report = plugins.exporters()["copy"].export(tmp_path / "model", None, tmp_path / "out", {})
-    assert report == {"files": ["config.json"]}
-    assert (tmp_path / "out" / "config.json").read_text() == "{}"
+    exporter = plugins.exporters()["copy"]
+    report = exporter.export(tmp_path / "model", None, tmp_path / "out", {})
+    assert report.variants["copy"].files == {"model": "config.json"}
+    assert ExportReport.from_json(json.loads(json.dumps(report.to_json()))) == report, "the report survives zoo-export.json"
+    runtime = exporter.open(tmp_path / "out", report, None, None, None)
+    assert runtime.config == {"hidden_size": 4}
+    assert runtime.run({"b": [2], "a": [1]}) == [[1], [2]]
+    assert "exporters: copy" in run(plugins, "plugins")
 
 
 def test_hook_zoo_catalogs(plugins: Plugins) -> None:

@@ -12,9 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo_core.errors import RecipeError
-from zoo_core.types import Columns, ExportSpec
-from zoo_core.store import CARD_COPY
+from zoo_core import CARD_COPY, Columns, ExportSpec, RecipeError
 from zoo_cv.images import ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform
 
 
@@ -132,7 +130,7 @@ class ImageClassification:
             max_length=height,
         )
 
-    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+    def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
         import numpy as np
 
         preprocessing = ImagePreprocessing.from_pretrained(export_dir)

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core.data import pick_column
-from zoo_core.errors import DataError
-from zoo_core.store import CARD_COPY
+from zoo_core import CARD_COPY, DataError, pick_column
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 PATH_COLUMNS = ("image", "path", "file", "filename", "filepath", "image_path")

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from zoo_core.errors import RecipeError
+from zoo_core import RecipeError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from zoo_core.errors import RecipeError
+from zoo_core import RecipeError
 
 # PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
 PEFT_TASK_TYPES = {"text-classification": "SEQ_CLS"}

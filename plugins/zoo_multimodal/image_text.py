@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core.errors import DataError
-from zoo_core.types import Columns, ExportSpec
+from zoo_core import Columns, DataError, ExportSpec, Runtime
 from zoo_cv.images import PATH_COLUMNS, ImagePreprocessing, csv_pairs, open_image, preprocessing_of, train_transform
 
 TEXT_COLUMNS = ("text", "caption", "name", "description", "sentence")
@@ -231,19 +230,14 @@ class ImageText:
         prompt_embeds = self._embed(text_tower(model), lambda where, chunk: text_arrays(where, chunk, processor.max_length), model_dir, texts, "text_embeds")
         return [{"input": path, **result} for path, result in zip(inputs, zero_shot(images, prompt_embeds, labels, processor.logit_scale, top))]
 
-    def predict_export(self, export_dir: Path, info: dict[str, Any], inputs: list[str], labels: list[str], top: int, provider: str | None, variant: str) -> tuple[list[dict[str, Any]], str]:
-        """The same zero-shot answer from the exported towers on ONNX Runtime."""
-        from zoo_onnx.runtime import run, session
-
+    def predict_export(self, runtime: Runtime, export_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
+        """The same zero-shot answer from the exported towers, on the export's runtime."""
         texts = prompts(labels)
-        files = info["variants"][variant]["files"]
         settings = json.loads((export_dir / SETTINGS_FILE).read_text())
-        image_session = session(export_dir / files["image"], provider)
-        text_session = session(export_dir / files["text"], provider)
-        images = np.concatenate([run(image_session, image_arrays(export_dir, inputs[start : start + BATCH]))[0] for start in range(0, len(inputs), BATCH)])
-        prompt_embeds = run(text_session, text_arrays(export_dir, texts, settings["max_length"]))[0]
+        images = np.concatenate([runtime.run(image_arrays(export_dir, inputs[start : start + BATCH]), "image")[0] for start in range(0, len(inputs), BATCH)])
+        prompt_embeds = runtime.run(text_arrays(export_dir, texts, settings["max_length"]), "text")[0]
         results = zero_shot(images, prompt_embeds, labels, settings["logit_scale"], top)
-        return [{"input": path, **result} for path, result in zip(inputs, results)], f"{variant} on {image_session.get_providers()[0]}"
+        return [{"input": path, **result} for path, result in zip(inputs, results)]
 
     def export_spec(self, model: Any, processor: ImageTextProcessing) -> ExportSpec:
         return self.export_graphs(model, processor)[0][2]
@@ -268,5 +262,5 @@ class ImageText:
         text_spec = ExportSpec(("input_ids", "attention_mask"), ("text_embeds",), text_axes, texts, processor.max_length)
         return [("image", image_tower(model), image_spec), ("text", text_tower(model), text_spec)]
 
-    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+    def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
         return image_arrays(export_dir, inputs)

@@ -1,7 +1,6 @@
 """The NLP domain: text encoders, decoders and encoder-decoders, and their cards."""
 
-from zoo_core import Domain, hookimpl
-from zoo_core.catalog import builtin_folder
+from zoo_core import Domain, builtin_folder, hookimpl
 
 
 def _adapter(task: str):

@@ -9,9 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo_core.data import pick_column
-from zoo_core.errors import DataError
-from zoo_core.types import Columns, ExportSpec
+from zoo_core import Columns, DataError, ExportSpec, pick_column
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "premise", "question", "snippet")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
@@ -132,7 +130,7 @@ class TextClassification:
             hidden_size=int(getattr(config, "hidden_size", 0) or 0),
         )
 
-    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+    def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
         """Tokenise with the `tokenizers` library alone: no transformers, no torch."""
         import numpy as np
         from tokenizers import Tokenizer

@@ -12,7 +12,7 @@ import fnmatch
 import shutil
 from pathlib import Path
 
-from zoo_core.errors import SourceError
+from zoo_core import SourceError
 
 SUPPORT_FILES = ("*.json", "*.txt", "*.model", "*.tiktoken", "tokenizer*", "vocab*", "merges*", "README.md")
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")

@@ -11,8 +11,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from zoo_core.errors import IntegrityError, SourceError
-from zoo_core.store import safe_relative
+from zoo_core import IntegrityError, SourceError, safe_relative
 
 CHUNK = 1 << 20
 TIMEOUT = 30

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from zoo_core.errors import SourceError
+from zoo_core import SourceError
 
 SKIPPED = shutil.ignore_patterns(".git", "__pycache__", ".ipynb_checkpoints")
 

@@ -14,8 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from zoo_core.errors import IntegrityError, SourceError
-from zoo_core.store import safe_relative
+from zoo_core import IntegrityError, SourceError, safe_relative
 
 
 def parse(uri: str) -> tuple[str, str, str]:

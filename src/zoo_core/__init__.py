@@ -1,11 +1,54 @@
-"""zoo: a plugin-based model-zoo manager for people who adapt pretrained models."""
+"""zoo: a plugin-based model-zoo manager for people who adapt pretrained models.
 
-import pluggy
+This module is zoo's public API for plugins: the hook marker, the descriptors
+hooks yield, the protocols they implement and the errors they raise. Everything
+here is cheap to import.
+"""
 
-from zoo_core.types import Domain, Exporter, Method, Source
+__version__ = "0.1.0"  # first: the modules below read it
 
-__version__ = "0.1.0"
+import pluggy  # noqa: E402
+
+from zoo_core.catalog import builtin_folder
+from zoo_core.data import pick_column
+from zoo_core.errors import DataError, IntegrityError, PluginError, RecipeError, SourceError, ZooError
+from zoo_core.store import CARD_COPY, safe_relative
+from zoo_core.types import (
+    Columns,
+    Domain,
+    ExportedVariant,
+    Exporter,
+    ExportReport,
+    ExportSpec,
+    Method,
+    Runtime,
+    Source,
+    TaskAdapter,
+)
 
 hookimpl = pluggy.HookimplMarker("zoo")
 
-__all__ = ["Domain", "Exporter", "Method", "Source", "__version__", "hookimpl"]
+__all__ = [
+    "CARD_COPY",
+    "Columns",
+    "DataError",
+    "Domain",
+    "ExportReport",
+    "ExportSpec",
+    "ExportedVariant",
+    "Exporter",
+    "IntegrityError",
+    "Method",
+    "PluginError",
+    "RecipeError",
+    "Runtime",
+    "Source",
+    "SourceError",
+    "TaskAdapter",
+    "ZooError",
+    "__version__",
+    "builtin_folder",
+    "hookimpl",
+    "pick_column",
+    "safe_relative",
+]

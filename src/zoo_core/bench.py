@@ -1,7 +1,15 @@
-"""`zoo bench`: PyTorch eager against every ONNX variant of one model, in one run."""
+"""`zoo bench`: PyTorch against every variant of an export, side by side in one run.
+
+Noise is the enemy of a ratio: engines are timed in rounds, interleaved (each
+round runs every engine, in a rotating order), and each is reported as the
+median of its round medians with their min and max, beside the machine's load.
+On a GPU, PyTorch also runs in fp16 eager and under torch.compile, inputs stay
+on the device, and `--cuda-graph` adds CUDA-graph replay of the export.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -14,9 +22,70 @@ from typing import Any
 from zoo_core import settings
 from zoo_core.catalog import Catalog
 from zoo_core.errors import RecipeError
-from zoo_core.export import EXPORT_INFO, VARIANT_ORDER, export_model, task_adapter
+from zoo_core.export import EXPORT_INFO, Export, export_model, open_runtime, read_export
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve
+
+Engine = Callable[[], Any]
+
+
+def time_engines(engines: dict[str, Engine], rounds: int, runs: int, warmup: int = 3) -> dict[str, dict[str, float]]:
+    """Seconds per call of each engine: the median of `rounds` round medians, with their min and max.
+
+    Each round runs every engine `runs` times, starting from a different engine
+    each round, so a burst of load lands on all engines alike.
+    """
+    names = list(engines)
+    for name in names:
+        for _ in range(warmup):
+            engines[name]()
+    medians: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            timings = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                engines[name]()
+                timings.append(time.perf_counter() - start)
+            medians[name].append(statistics.median(timings))
+    return {name: {"median": statistics.median(values), "min": min(values), "max": max(values)} for name, values in medians.items()}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def pytorch_engines(network: Any, inputs: dict[str, Any], on_gpu: bool, compile_fp16: bool = True) -> dict[str, Engine]:
+    """PyTorch eager fp32; on a GPU also fp16 eager and torch.compile fp16, inputs already on the device."""
+    import torch
+
+    device = "cuda" if on_gpu else "cpu"
+    tensors = {name: torch.from_numpy(array).to(device) for name, array in inputs.items()}
+    engines = {"pytorch eager": _torch_call(network.to(device), tensors, on_gpu)}
+    if on_gpu:
+        half = copy.deepcopy(network).half().eval()
+        half_tensors = {name: value.half() if value.is_floating_point() else value for name, value in tensors.items()}
+        engines["pytorch fp16 eager"] = _torch_call(half, half_tensors, on_gpu)
+        if compile_fp16:
+            engines["torch.compile fp16"] = _torch_call(torch.compile(half), half_tensors, on_gpu)
+    return engines
+
+
+def _torch_call(network: Any, tensors: dict[str, Any], on_gpu: bool) -> Engine:
+    import torch
+
+    def call() -> None:
+        with torch.inference_mode():
+            network(**tensors)
+        if on_gpu:
+            torch.cuda.synchronize()
+
+    return call
 
 
 def benchmark(
@@ -28,23 +97,21 @@ def benchmark(
     catalog: Catalog,
     plugins: Plugins,
     report: Callable[[str], None] = lambda line: None,
+    rounds: int = 5,
+    cuda_graph: bool = False,
 ) -> dict[str, Any]:
     import torch
 
-    from zoo_onnx.export import latency
-
     folder = Path(target)
     if (folder / EXPORT_INFO).is_file():
-        export_dir, info = folder, json.loads((folder / EXPORT_INFO).read_text())
-        source = info["source"]
+        export = read_export(folder)
     else:
-        report(f"exporting {target} (fp32, optimized, int8) to benchmark it")
-        export_dir, info = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8"}, catalog, plugins, report)
-        source = target
-    if "file" not in info["variants"]["fp32"]:
-        raise RecipeError(f"{export_dir} holds several graphs ({', '.join(info['graphs'])}); zoo bench times single-graph exports", "benchmark a classifier's export")
-    model = resolve(source, catalog, plugins, report=report)
-    _, adapter = task_adapter(model, plugins)
+        report(f"exporting {target} (onnx: fp32, optimized, int8) to benchmark it")
+        export = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8"}, catalog, plugins, report)
+    if len(export.report.graphs) > 1:
+        raise RecipeError(f"{export.path} holds several graphs ({', '.join(export.report.graphs)}); zoo bench times single-graph exports", "benchmark a classifier's export")
+    model = resolve(export.source, catalog, plugins, report=report)
+    _, adapter = plugins.task_adapter(export.domain, export.task, export.source)
     network, processor, _ = adapter.load_trained(model.path)
     network.eval()
     spec = adapter.export_spec(network, processor)
@@ -52,53 +119,65 @@ def benchmark(
     torch.set_num_threads(threads)
     length = min(length, spec.max_length)
     on_gpu = torch.cuda.is_available()
+    load_before = load_average()
     rows = []
     for batch in batches:
-        inputs = {name: array for name, array in spec.sample(batch, length, 0).items()}
-        inputs = {name: array if name != "attention_mask" else array * 0 + 1 for name, array in inputs.items()}  # full length, no padding
-        eager = _torch_latency(network, inputs, runs, on_gpu)
-        rows.append(_row(batch, "pytorch eager", eager, eager))
-        for name in VARIANT_ORDER:
-            if name in info["variants"] and not (name == "fp16" and not on_gpu):
-                timings = latency(export_dir / info["variants"][name]["file"], inputs, runs, provider="cuda" if on_gpu else "cpu", threads=threads)
-                rows.append(_row(batch, f"onnx {name}", timings, eager))
+        inputs = spec.sample(batch, length, 0)
+        inputs = {name: array * 0 + 1 if name == "attention_mask" else array for name, array in inputs.items()}  # full length, no padding
+        engines = pytorch_engines(network, inputs, on_gpu)
+        engines.update(export_engines(export, plugins, inputs, threads, on_gpu, cuda_graph))
+        timed = time_engines(engines, rounds, runs)
+        rows.extend(_rows(batch, timed))
     result = {
-        "model": source,
-        "export": str(export_dir),
+        "model": export.source,
+        "export": str(export.path),
+        "format": export.format,
         "length": length,
         "threads": threads,
+        "rounds": rounds,
+        "runs": runs,
         "device": torch.cuda.get_device_name(0) if on_gpu else f"CPU {platform.machine()}",
+        "load_before": load_before,
+        "load_after": load_average(),
         "rows": rows,
     }
     saved = settings.zoo_home() / "bench" / f"{model.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=2))
     result["saved"] = str(saved)
-    _log_to_mlflow(info.get("run_id"), rows)
+    _log_to_mlflow(export.run_id, rows)
     return result
 
 
-def _torch_latency(network: Any, inputs: dict[str, Any], runs: int, on_gpu: bool) -> list[float]:
-    import torch
-
-    device = "cuda" if on_gpu else "cpu"
-    network.to(device)
-    tensors = {name: torch.from_numpy(array).to(device) for name, array in inputs.items()}
-    timings = []
-    with torch.inference_mode():
-        network(**tensors)
-        for _ in range(runs):
-            start = time.perf_counter()
-            network(**tensors)
-            if on_gpu:
-                torch.cuda.synchronize()
-            timings.append(time.perf_counter() - start)
-    return timings
+def export_engines(export: Export, plugins: Plugins, inputs: dict[str, Any], threads: int, on_gpu: bool, cuda_graph: bool) -> dict[str, Engine]:
+    """Every variant the export's runtime can run here (fp16 only on a GPU), through the exporter's runtime."""
+    engines: dict[str, Engine] = {}
+    for name in export.report.variants:
+        if name == "fp16" and not on_gpu:
+            continue
+        runtime = open_runtime(export, plugins, "cuda" if on_gpu else "cpu", name, threads)
+        engines[f"{export.format} {name}"] = runtime.prepare(inputs)
+        if cuda_graph and on_gpu:
+            engines[f"{export.format} {name} + CUDA graph"] = runtime.prepare(inputs, static=True)
+    return engines
 
 
-def _row(batch: int, engine: str, timings: list[float], reference: list[float]) -> dict[str, Any]:
-    median = statistics.median(timings)
-    return {"batch": batch, "engine": engine, "median_ms": median * 1000, "items_per_s": batch / median, "speedup": statistics.median(reference) / median}
+def _rows(batch: int, timed: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    reference = timed["pytorch eager"]["median"]
+    best_pytorch = min(stats["median"] for name, stats in timed.items() if name.startswith(("pytorch", "torch.compile")))
+    return [
+        {
+            "batch": batch,
+            "engine": name,
+            "median_ms": stats["median"] * 1000,
+            "min_ms": stats["min"] * 1000,
+            "max_ms": stats["max"] * 1000,
+            "items_per_s": batch / stats["median"],
+            "speedup": reference / stats["median"],
+            "vs_best_pytorch": best_pytorch / stats["median"],
+        }
+        for name, stats in timed.items()
+    ]
 
 
 def _log_to_mlflow(run_id: str | None, rows: list[dict[str, Any]]) -> None:
@@ -111,5 +190,5 @@ def _log_to_mlflow(run_id: str | None, rows: list[dict[str, Any]]) -> None:
     tracking.connect()
     with mlflow.start_run(run_id=run_id):
         for row in rows:
-            key = f"bench_{row['engine'].replace(' ', '_')}_b{row['batch']}"
+            key = f"bench_{row['engine'].replace(' ', '_').replace('+', '').replace('__', '_')}_b{row['batch']}"
             mlflow.log_metrics({f"{key}_ms": row["median_ms"], f"{key}_speedup": row["speedup"]})

@@ -11,31 +11,57 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
-from zoo_core.errors import RecipeError, ZooError
+from zoo_core.errors import PluginError, RecipeError, RefError, ZooError
 from zoo_core.plugins import Plugins
-from zoo_core.refs import ResolvedModel, resolve
+from zoo_core.refs import resolve
 from zoo_core.store import replace_folder
-from zoo_core.types import Columns, TaskAdapter
+from zoo_core.types import Columns, ExportReport, Runtime, TaskAdapter
 
 EXPORT_INFO = "zoo-export.json"
-VARIANT_ORDER = ("fp32", "optimized", "int8", "fp16")
 
 
 class AccuracyDropError(ZooError):
-    """A quantised variant loses more accuracy than the user accepted."""
+    """A variant loses more accuracy than the user accepted."""
 
 
-def task_adapter(model: ResolvedModel, plugins: Plugins) -> tuple[str, TaskAdapter]:
-    domains = plugins.domains()
-    if model.domain not in domains or domains[model.domain].adapter is None:
-        raise RecipeError(f"{model.ref} is a '{model.domain}' model and no installed plugin handles that domain", "see `zoo plugins`")
-    task = (model.info or {}).get("task") or domains[model.domain].tasks[0]
-    return task, domains[model.domain].adapter(task)
+@dataclass(frozen=True)
+class Export:
+    """An export folder, as its `zoo-export.json` describes it."""
+
+    path: Path
+    format: str
+    domain: str
+    task: str
+    source: str
+    run_id: str | None
+    report: ExportReport
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def read_export(folder: Path) -> Export:
+    """The export in `folder`; a missing or damaged `zoo-export.json` is a one-line error."""
+    file = folder / EXPORT_INFO
+    if not file.is_file():
+        raise RefError(f"{folder} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF")
+    try:
+        info = json.loads(file.read_text())
+        return Export(folder, info["format"], info["domain"], info["task"], info["source"], info.get("run_id"), ExportReport.from_json(info), info.get("metrics") or {})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RefError(f"{file} is damaged ({type(exc).__name__}: {exc})", "export the model again with zoo export") from None
+
+
+def open_runtime(export: Export, plugins: Plugins, provider: str | None = None, variant: str | None = None, threads: int | None = None) -> Runtime:
+    """The export opened by the exporter that wrote it."""
+    exporter = plugins.lookup("exporter", export.format, plugins.exporters())
+    if variant is not None and variant not in export.report.variants:
+        raise RefError(f"this export has no {variant} variant", f"pass --variant {' or '.join(export.report.variants)}")
+    return exporter.open(export.path, export.report, provider, variant, threads)
 
 
 def export_model(
@@ -46,57 +72,62 @@ def export_model(
     catalog: Catalog,
     plugins: Plugins,
     report: Callable[[str], None] = lambda line: None,
-) -> tuple[Path, dict[str, Any]]:
-    exporters = plugins.exporters()
-    if fmt not in exporters:
-        raise RecipeError(f"no exporter for format '{fmt}'", f"formats are {', '.join(sorted(exporters)) or 'none (install zoo_onnx)'}")
+) -> Export:
+    """Export `ref` with the `fmt` exporter, check it on `options["data"]`, log it to MLflow."""
+    exporter = plugins.lookup("exporter", fmt, plugins.exporters())
     model = resolve(ref, catalog, plugins, bool(options.get("allow_pickle")), report=report)
-    task, adapter = task_adapter(model, plugins)
+    domain = options.get("domain") or model.domain
+    task, adapter = plugins.task_adapter(domain, (model.info or {}).get("task"), ref)
+    if options.get("data") and not adapter.labelled:
+        raise RecipeError("--data checks a classifier's accuracy; this model is not a classifier", "evaluate it with zoo eval REF --data FILE")
     target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        result = exporters[fmt].export(model.path, adapter, staging, options)
+        result = exporter.export(model.path, adapter, staging, options)
+        if not isinstance(result, ExportReport):
+            raise PluginError(f"exporter '{fmt}' (plugin '{plugins.owner('exporter', fmt)}') returned {type(result).__name__}, not an ExportReport", "fix the plugin (docs/plugins.md, zoo_exporters)")
+        max_length = (model.info or {}).get("max_length") or result.max_length
+        result = replace(result, max_length=max_length)
+        export = Export(staging, fmt, domain, task, ref, (model.info or {}).get("run_id"), result)
+        if options.get("data"):
+            export = replace(export, metrics=check_metrics(str(model.path), export, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins))
         info = {
             "source": ref,
             "base": (model.info or {}).get("base", model.name),
             "revision": model.revision,
-            "run_id": (model.info or {}).get("run_id"),
-            "domain": model.domain,
+            "run_id": export.run_id,
+            "domain": domain,
             "task": task,
             "format": fmt,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **result,
-            "max_length": (model.info or {}).get("max_length") or result["max_length"],
+            **result.to_json(),
+            **({"metrics": export.metrics} if export.metrics else {}),
         }
-        if options.get("data") and not adapter.labelled:
-            raise RecipeError("--data checks a classifier's accuracy; this model is not a classifier", "evaluate retrieval with zoo eval REF --data pairs.csv")
-        if options.get("data"):
-            info["metrics"] = check_metrics(str(model.path), staging, info, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins)
         (staging / EXPORT_INFO).write_text(json.dumps(info, indent=2))
         replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _log_to_mlflow(target, info)
-    return target, info
+    export = replace(export, path=target)
+    _log_to_mlflow(export, exporter.log_model)
+    return export
 
 
-def check_metrics(ref: str, export_dir: Path, info: dict, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins) -> dict[str, Any]:
+def check_metrics(ref: str, export: Export, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins) -> dict[str, Any]:
     """Accuracy of PyTorch and of each variant on held-out data; a drop beyond `accept_drop` points is refused."""
     from zoo_core.finetune import evaluate
 
     reference = evaluate(ref, data, Columns(), catalog, plugins)["accuracy"]
     dataset = adapter.read(data, Columns())
-    metrics = {"data": str(data), "examples": len(dataset), "pytorch": {"accuracy": reference}}
-    for name in VARIANT_ORDER:
-        if name not in info["variants"]:
-            continue
-        accuracy = onnx_accuracy(export_dir, info["variants"][name]["file"], info, adapter, dataset)
+    metrics: dict[str, Any] = {"data": str(data), "examples": len(dataset), "pytorch": {"accuracy": reference}}
+    for name in export.report.variants:
+        runtime = open_runtime(export, plugins, None, name)
+        accuracy = runtime_accuracy(runtime, export, adapter, dataset)
         drop = (reference - accuracy) * 100
-        metrics[name] = {"accuracy": accuracy, "drop_points": round(drop, 2)}
-        if name in ("int8", "fp16") and drop > accept_drop:
+        metrics[name] = {"accuracy": accuracy, "drop_points": round(drop, 2), "provider": runtime.provider}
+        if drop > accept_drop:
             raise AccuracyDropError(
                 f"the {name} variant loses {drop:.1f} accuracy points on {data.name} ({reference:.3f} -> {accuracy:.3f}); nothing was kept",
                 f"pass --accept-drop {drop:.1f} to keep it anyway, or export without it",
@@ -104,39 +135,34 @@ def check_metrics(ref: str, export_dir: Path, info: dict, adapter: TaskAdapter, 
     return metrics
 
 
-def onnx_accuracy(export_dir: Path, file: str, info: dict, adapter: TaskAdapter, dataset: Any, batch: int = 64) -> float:
-    from zoo_onnx.runtime import run, session
-
-    runtime = session(export_dir / file, provider="cpu")
-    label_ids = {label: index for index, label in enumerate(info["labels"])}
+def runtime_accuracy(runtime: Runtime, export: Export, adapter: TaskAdapter, dataset: Any, batch: int = 64) -> float:
+    label_ids = {label: index for index, label in enumerate(export.report.labels)}
     inputs = list(dataset[next(name for name in dataset.column_names if name != "label")])  # texts or image paths
     correct = 0
     for start in range(0, len(inputs), batch):
         chunk = inputs[start : start + batch]
-        logits = run(runtime, adapter.onnx_inputs(export_dir, chunk, info["max_length"]))[0]
+        logits = runtime.run(adapter.export_inputs(export.path, chunk, export.report.max_length))[0]
         truth = [label_ids[label] for label in dataset["label"][start : start + batch]]
         correct += int((logits.argmax(-1) == truth).sum())
     return correct / len(inputs)
 
 
-def _log_to_mlflow(target: Path, info: dict[str, Any]) -> None:
-    """Attach the export to the run the model came from, as an ONNX model MLflow can serve."""
-    if not info.get("run_id"):
+def _log_to_mlflow(export: Export, log_model: Callable[[Path, ExportReport], str | None] | None) -> None:
+    """Attach the export to the run the model came from (and, when the format has one, as an MLflow model)."""
+    if not export.run_id:
         return
     import mlflow
-    import onnx
+    from mlflow import MlflowClient
 
     from zoo_core import tracking
 
     tracking.connect()
-    with mlflow.start_run(run_id=info["run_id"]):
-        mlflow.log_artifacts(str(target), "export")
-        mlflow.set_tag("zoo.export", str(target))
-        if "file" in info["variants"]["fp32"]:  # one graph: also an ONNX model MLflow can serve
-            model_info = mlflow.onnx.log_model(onnx.load(str(target / info["variants"]["fp32"]["file"])), name="onnx")
-            mlflow.set_tag("zoo.onnx_model", model_info.model_uri)
-    from mlflow import MlflowClient
-
+    with mlflow.start_run(run_id=export.run_id):
+        mlflow.log_artifacts(str(export.path), "export")
+        mlflow.set_tag("zoo.export", str(export.path))
+        model_uri = log_model(export.path, export.report) if log_model else None
+        if model_uri:
+            mlflow.set_tag(f"zoo.{export.format}_model", model_uri)
     client = MlflowClient()
-    for version in client.search_model_versions(f"run_id='{info['run_id']}'"):
-        client.set_model_version_tag(version.name, version.version, "onnx_export", str(target))
+    for version in client.search_model_versions(f"run_id='{export.run_id}'"):
+        client.set_model_version_tag(version.name, version.version, f"{export.format}_export", str(export.path))

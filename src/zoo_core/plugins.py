@@ -17,8 +17,8 @@ from typing import Any
 import pluggy
 
 from zoo_core import hookspecs, settings
-from zoo_core.errors import PluginConflictError, PluginError
-from zoo_core.types import Domain, Exporter, Method, Source
+from zoo_core.errors import PluginConflictError, PluginError, RecipeError
+from zoo_core.types import Domain, Exporter, Method, Source, TaskAdapter
 
 ENTRY_POINT_GROUP = "zoo"
 
@@ -63,23 +63,55 @@ class Plugins:
         info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
 
     def sources(self) -> dict[str, Source]:
-        return self._registry("zoo_sources", "scheme", "source")
+        return self._registry("zoo_sources", "scheme", "source", Source)
 
     def domains(self) -> dict[str, Domain]:
-        return self._registry("zoo_domains", "name", "domain")
+        return self._registry("zoo_domains", "name", "domain", Domain)
 
     def methods(self) -> dict[str, Method]:
-        return self._registry("zoo_methods", "name", "method")
+        return self._registry("zoo_methods", "name", "method", Method)
 
     def exporters(self) -> dict[str, Exporter]:
-        return self._registry("zoo_exporters", "format", "exporter")
+        return self._registry("zoo_exporters", "format", "exporter", Exporter)
+
+    def lookup(self, kind: str, name: str, registry: dict[str, Any]) -> Any:
+        """`registry[name]`, or an error that lists what exists and names any plugin that failed to load."""
+        if name in registry:
+            return registry[name]
+        known = ", ".join(sorted(registry)) or "none"
+        broken = self.broken()
+        if not broken:
+            raise PluginError(f"unknown {kind} '{name}'", f"{kind}s are {known} (plugins add more: zoo plugins)")
+        blamed = "; ".join(f"plugin '{info.name}' did not load ({(info.error or '').splitlines()[0]})" for info in broken)
+        raise PluginError(f"unknown {kind} '{name}', and {blamed}, so it may be the one that provides it", f"fix or uninstall it (zoo plugins shows every plugin), or use one of: {known}")
+
+    def task_adapter(self, domain: str | None, task: str | None, ref: str) -> tuple[str, TaskAdapter]:
+        """The task (default: the domain's first) and its adapter, for a model of `domain`."""
+        if domain is None:
+            raise RecipeError(f"zoo cannot tell which domain {ref} belongs to", f"pass --domain NAME (domains: {', '.join(sorted(self.domains())) or 'none'})")
+        found = self.lookup("domain", domain, self.domains())
+        if found.adapter is None:
+            raise RecipeError(f"the {domain} domain (plugin '{self.owner('domain', domain)}') cannot train or run models", "install a plugin whose domain has an adapter")
+        task = task or found.tasks[0]
+        return task, found.adapter(task)
+
+    def owner(self, kind: str, name: str) -> str | None:
+        """The plugin that provides `name` (a method, source, domain, exporter)."""
+        return next((info.name for info in self.infos.values() if name in info.provides.get(kind + "s", ())), None)
+
+    def broken(self) -> list[PluginInfo]:
+        """Plugins that failed to import or whose hooks failed, for error messages."""
+        return [info for info in self.infos.values() if info.error]
 
     @cached_property
     def catalog_folders(self) -> list[Path]:
         """Card folders shipped by plugins, in registration order."""
         folders: list[Path] = []
         for plugin_name, result in self._call_each("zoo_catalogs"):
-            found = [Path(folder) for folder in result or ()]
+            if not all(isinstance(folder, (str, Path)) for folder in result):
+                self.infos[plugin_name].error = "zoo_catalogs yielded something that is not a folder path"
+                continue
+            found = [Path(folder) for folder in result]
             self.infos[plugin_name].provides["catalogs"] = [str(folder) for folder in found]
             folders.extend(found)
         return folders
@@ -103,14 +135,19 @@ class Plugins:
         self.catalog_folders
         return sorted(self.infos.values(), key=lambda info: info.name)
 
-    def _registry(self, hook_name: str, key: str, kind: str) -> dict[str, Any]:
+    def _registry(self, hook_name: str, key: str, kind: str, expected: type) -> dict[str, Any]:
         if hook_name in self._registries:
             return self._registries[hook_name]
         found: dict[str, Any] = {}
         owners: dict[str, str] = {}
         for plugin_name, result in self._call_each(hook_name):
+            wrong = next((item for item in result if not isinstance(item, expected) or not isinstance(getattr(item, key), str) or not getattr(item, key)), None)
+            if wrong is not None:  # the plugin is left out; the others work
+                shown = f"a {type(wrong).__name__} ({str(wrong)[:60]!r})" if not isinstance(wrong, expected) else f"a {expected.__name__} with {key} {getattr(wrong, key)!r}"
+                self.infos[plugin_name].error = f"{hook_name} yielded {shown}, not a zoo_core.{expected.__name__} with a {key}"
+                continue
             names = []
-            for item in result or ():
+            for item in result:
                 name = getattr(item, key)
                 if name in found:
                     raise PluginConflictError(

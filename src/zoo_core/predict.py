@@ -1,4 +1,4 @@
-"""`zoo predict`: labels and scores from an export, on ONNX Runtime alone."""
+"""`zoo predict`: labels and scores from an export, on the runtime of the exporter that wrote it."""
 
 from __future__ import annotations
 
@@ -8,19 +8,10 @@ from typing import Any
 
 from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RefError
-from zoo_core.export import EXPORT_INFO
+from zoo_core.export import EXPORT_INFO, open_runtime, read_export
 from zoo_core.plugins import Plugins
 
 BATCH = 64
-# The fastest variant for each provider, best first.
-FASTEST = {"CPUExecutionProvider": ("int8", "optimized", "fp32"), "CUDAExecutionProvider": ("fp16", "optimized", "fp32")}
-
-
-def read_export(export_dir: Path) -> dict[str, Any]:
-    info = export_dir / EXPORT_INFO
-    if not info.is_file():
-        raise RefError(f"{export_dir} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF")
-    return json.loads(info.read_text())
 
 
 def read_inputs(file: Path | None) -> list[str]:
@@ -54,37 +45,25 @@ def predict(
     labels: list[str] | None = None,
     catalog: Catalog | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Predict with an export on ONNX Runtime, or (zero-shot models) with a REF in PyTorch."""
-    from zoo_onnx.runtime import run, session
-
+    """Predict with an export on its exporter's runtime, or (zero-shot models) with a REF in PyTorch."""
     export_dir = Path(target)
     if not inputs:
         raise DataError("nothing to predict", "give inputs as arguments or with --file")
     if not (export_dir / EXPORT_INFO).is_file():
         return _predict_model(target, inputs, labels or [], top, plugins, catalog)
-    info = read_export(export_dir)
-    domains = plugins.domains()
-    if info["domain"] not in domains or domains[info["domain"]].adapter is None:
-        raise RefError(f"the export is a '{info['domain']}' model and no installed plugin handles that domain", "see `zoo plugins`")
-    adapter = domains[info["domain"]].adapter(info["task"])
-    if variant and variant not in info["variants"]:
-        raise RefError(f"this export has no {variant} variant", f"it has {', '.join(info['variants'])}")
-    runtime = None
-    if variant is None:
-        probe = session(export_dir / graph_file(info["variants"]["fp32"]), provider)
-        best = probe.get_providers()[0]
-        variant = next(name for name in FASTEST.get(best, ("optimized", "fp32")) if name in info["variants"])
-        runtime = probe if variant == "fp32" else None
+    export = read_export(export_dir)
+    _, adapter = plugins.task_adapter(export.domain, export.task, target)
+    runtime = open_runtime(export, plugins, provider, variant)
+    used = f"{export.format} {runtime.variant} on {runtime.provider}"
     if hasattr(adapter, "predict_export"):  # zero-shot: labels come from the user, through the text tower
-        return adapter.predict_export(export_dir, info, inputs, labels or [], top, provider, variant)
-    runtime = runtime or session(export_dir / info["variants"][variant]["file"], provider)
-    names = info["labels"]
+        return adapter.predict_export(runtime, export_dir, inputs, labels or [], top), used
+    names = export.report.labels
     results = []
     for start in range(0, len(inputs), BATCH):
         chunk = inputs[start : start + BATCH]
-        logits = run(runtime, adapter.onnx_inputs(export_dir, chunk, info["max_length"]))[0]
+        logits = runtime.run(adapter.export_inputs(export_dir, chunk, export.report.max_length))[0]
         results.extend({"input": item, **ranked(row, names, top)} for item, row in zip(chunk, softmax(logits)))
-    return results, f"{variant} on {runtime.get_providers()[0]}"
+    return results, used
 
 
 def softmax(logits: Any) -> Any:
@@ -106,11 +85,6 @@ def ranked(probabilities: Any, names: list[str], top: int) -> dict[str, Any]:
         "top": [{"label": names[index], "score": float(probabilities[index])} for index in order],
         "scores": {name: float(value) for name, value in zip(names, probabilities)},
     }
-
-
-def graph_file(variant: dict[str, Any]) -> str:
-    """The variant's graph, or the first of its graphs (CLIP exports hold an image and a text tower)."""
-    return variant.get("file") or next(iter(variant["files"].values()))
 
 
 def _predict_model(ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None) -> tuple[list[dict[str, Any]], str]:

@@ -24,6 +24,7 @@ class Recipe(BaseModel):
     val: Path | None = Field(None, description="validation data; otherwise val_split of data")
     val_split: float = Field(0.1, gt=0, lt=1)
     task: str | None = None
+    domain: str | None = Field(None, description="the domain that trains the model, for a folder zoo cannot place")
     method: str = "full"
     epochs: int = Field(3, ge=1)
     lr: float | None = Field(None, gt=0, description="default: the method's")

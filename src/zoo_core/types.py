@@ -108,8 +108,9 @@ class TaskAdapter(Protocol):
     def export_spec(self, model: Any, processor: Any) -> ExportSpec:
         """Input and output names, dynamic axes and random inputs for exporting `model`."""
 
-    def onnx_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
-        """Raw user inputs (texts, image paths) as the exported graph's numpy inputs, without torch."""
+    def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+        """Raw user inputs (texts, image paths) as an export's numpy inputs, read with the
+        preprocessing files saved in `export_dir`, without torch."""
 
 
 @dataclass(frozen=True)
@@ -129,15 +130,96 @@ class Method:
 
 
 @dataclass(frozen=True)
+class ExportedVariant:
+    """One variant of an export (fp32, optimized, int8, ...): its files and its distance to PyTorch.
+
+    `files` maps each graph name (`model`, or an adapter's towers such as `image`
+    and `text`) to a file relative to the export folder; `max_abs_diff` maps each
+    output to its largest absolute difference from PyTorch on fresh inputs.
+    """
+
+    files: dict[str, str]
+    max_abs_diff: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an exporter made; zoo saves it in `zoo-export.json` and hands it back to the runtime.
+
+    `variants` are in the order the exporter prefers to show them. `labels` are the
+    classifier's labels in output order (empty for other tasks), `max_length` the
+    longest sequence inputs may have. `details` holds format-specific facts (an
+    ONNX opset, a TorchScript version) as JSON-ready values.
+    """
+
+    variants: dict[str, ExportedVariant]
+    labels: list[str]
+    max_length: int
+    graphs: tuple[str, ...] = ("model",)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variants": {name: {"files": variant.files, "max_abs_diff": variant.max_abs_diff} for name, variant in self.variants.items()},
+            "labels": list(self.labels),
+            "max_length": self.max_length,
+            "graphs": list(self.graphs),
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExportReport:
+        variants = {name: ExportedVariant(dict(value["files"]), dict(value["max_abs_diff"])) for name, value in data["variants"].items()}
+        return cls(variants, list(data["labels"]), int(data["max_length"]), tuple(data["graphs"]), dict(data.get("details") or {}))
+
+
+class Runtime(Protocol):
+    """An export opened for inference by the exporter that wrote it.
+
+    `variant` and `provider` say what actually runs (`int8` on
+    `CPUExecutionProvider`, `fp32` on `cuda:0`). `run(inputs, graph)` takes numpy
+    arrays keyed by input name (extra keys are ignored) and returns the graph's
+    outputs as numpy arrays, in `ExportSpec.output_names` order. `prepare(inputs,
+    static)` readies fixed inputs for timing and returns a function that runs them
+    once, as fast as the runtime can (inputs already on the device; with
+    `static`, shapes never change, so CUDA-graph replay is allowed); `zoo bench`
+    times that function.
+    """
+
+    variant: str
+    provider: str
+
+    def run(self, inputs: Mapping[str, Any], graph: str = "model") -> list[Any]:
+        """The outputs of `graph` for `inputs`."""
+
+    def prepare(self, inputs: Mapping[str, Any], static: bool = False) -> Callable[[], Any]:
+        """A function that runs the single graph on `inputs`, for timing."""
+
+
+@dataclass(frozen=True)
 class Exporter:
-    """A format a model can be exported to (onnx, ...).
+    """A format a model can be exported to (onnx, torchscript, ...), end to end.
 
     `export(model_dir, adapter, out_dir, options)` writes the exported model into
-    the empty folder `out_dir` and returns a report (a JSON-ready dict) that zoo
-    saves as `zoo-export.json`. `adapter` is the model's `TaskAdapter`: it loads
-    the model and supplies sample inputs. Validation failures raise `ZooError`s.
+    the empty folder `out_dir` and returns an `ExportReport`. `adapter` is the
+    model's `TaskAdapter`: it loads the model and supplies sample inputs. Validation
+    failures raise `ZooError`s; zoo then removes `out_dir`.
+
+    `open(export_dir, report, provider, variant, threads)` opens an export this
+    exporter wrote and returns its `Runtime`; `provider` is what the user asked for
+    (`cpu`, `cuda`, `tensorrt`, or None for the best present), `variant` a name from
+    `report.variants` (None: the fastest for that provider) and `threads` the CPU
+    threads to use (None: all). `zoo predict`,
+    `zoo bench` and `zoo export --data` run exports only through it.
+
+    `log_model(export_dir, report)`, when given, is called inside the MLflow run
+    the model came from to log the export in an MLflow flavour (so MLflow can
+    serve it) and returns the logged model's URI; the export folder itself is
+    always logged as artifacts.
     """
 
     format: str
     summary: str
-    export: Callable[[Path, TaskAdapter, Path, dict[str, Any]], dict[str, Any]]
+    export: Callable[[Path, TaskAdapter, Path, dict[str, Any]], ExportReport]
+    open: Callable[[Path, ExportReport, str | None, str | None, int | None], Runtime]
+    log_model: Callable[[Path, ExportReport], str | None] | None = None

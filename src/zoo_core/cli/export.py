@@ -1,4 +1,4 @@
-"""`zoo export`, `zoo predict`, `zoo bench`: the ONNX path."""
+"""`zoo export`, `zoo predict`, `zoo bench`: exports and the runtimes of the exporters that wrote them."""
 
 import contextlib
 import json
@@ -18,45 +18,48 @@ def _report(line: str) -> None:
 
 
 def register(app: typer.Typer, context: Context) -> None:
-    @app.command()
+    formats = ", ".join(context.plugins.exporters()) or "none installed"
+
+    @app.command(help=f"Export a model, validate it against PyTorch, and optionally optimise and quantise it. Installed formats: {formats}.")
     def export(
         model: Annotated[str, typer.Argument(help="REF of a fine-tuned model (name, folder, models:/..., runs:/...).")],
-        format: Annotated[str, typer.Option("--format", help="Export format.")] = "onnx",
+        format: Annotated[str, typer.Option("--format", help=f"Export format: {formats}.")] = "onnx",
         out: Annotated[Optional[Path], typer.Option(help="Export folder (default: ZOO_HOME/exports/<model>-<format>).")] = None,
         opset: Annotated[Optional[int], typer.Option(help="ONNX opset [17].")] = None,
         optimize: Annotated[bool, typer.Option(help="Also write a fused graph (onnxruntime transformer optimizer).")] = False,
         quantize: Annotated[Optional[str], typer.Option(help="int8: also write a dynamic int8 graph for CPUs.")] = None,
-        fp16: Annotated[bool, typer.Option(help="Also write an fp16 graph for GPUs.")] = False,
+        fp16: Annotated[bool, typer.Option(help="Also write a fused fp16 graph for GPUs (fp32 inputs and outputs).")] = False,
         data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare accuracy of PyTorch and every variant.")] = None,
         accept_drop: Annotated[Optional[float], typer.Option(help="Accuracy points an int8/fp16 variant may lose [1.0].")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
+        domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """Export a model, validate it against PyTorch, and optionally optimise and quantise it."""
-        from zoo_core.export import export_model
+        from zoo_core.export import EXPORT_INFO, export_model
 
-        options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle}
+        options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle, "domain": domain}
         with contextlib.redirect_stdout(sys.stderr):
-            target, info = export_model(model, format, out, options, context.catalog, context.plugins, _report)
+            done = export_model(model, format, out, options, context.catalog, context.plugins, _report)
+        info = json.loads((done.path / EXPORT_INFO).read_text())
         if as_json:
-            print(json.dumps({"path": str(target), **info}, indent=2, default=str))
+            print(json.dumps({"path": str(done.path), **info}, indent=2, default=str))
             return
-        table = Table(title=f"{target}", title_justify="left")
-        table.add_column("variant")
-        table.add_column("file")
+        table = Table(title=f"{done.path}", title_justify="left")
+        table.add_column("variant", no_wrap=True)
+        table.add_column("files", overflow="fold")
         table.add_column("max abs diff vs PyTorch", justify="right")
-        if "metrics" in info:
-            table.add_column("accuracy", justify="right")
-        for name, variant in info["variants"].items():
-            diff = ", ".join(f"{value:.1e}" for value in variant["max_abs_diff"].values())
-            row = [name, variant.get("file") or ", ".join(variant["files"].values()), diff]
-            if "metrics" in info:
-                row.append(f"{info['metrics'][name]['accuracy']:.3f} ({0.0 - info['metrics'][name]['drop_points']:+.1f} pt)")
+        if done.metrics:
+            table.add_column("accuracy", justify="right", no_wrap=True)
+        for name, variant in done.report.variants.items():
+            diff = ", ".join(f"{value:.1e}" for value in variant.max_abs_diff.values())
+            row = [name, ", ".join(variant.files.values()), diff]
+            if done.metrics:
+                row.append(f"{done.metrics[name]['accuracy']:.3f} ({0.0 - done.metrics[name]['drop_points']:+.1f} pt)")
             table.add_row(*row)
-        if "metrics" in info:
-            table.add_row("pytorch", "", "", f"{info['metrics']['pytorch']['accuracy']:.3f}")
+        if done.metrics:
+            table.add_row("pytorch", "", "", f"{done.metrics['pytorch']['accuracy']:.3f}")
         Console().print(table)
-        print(f"zoo predict {target} \"...\"")
+        print(f"zoo predict {done.path} \"...\"")
 
     @app.command()
     def predict(
@@ -64,12 +67,12 @@ def register(app: typer.Typer, context: Context) -> None:
         inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts (or image paths, for image models).")] = None,
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line) or .jsonl ({\"text\": ...}) file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
-        variant: Annotated[Optional[str], typer.Option(help="fp32, optimized, int8 or fp16 (default: the fastest for the provider).")] = None,
+        variant: Annotated[Optional[str], typer.Option(help="A variant of the export: fp32, optimized, int8, fp16 for ONNX (default: the fastest for the provider).")] = None,
         top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
         labels: Annotated[Optional[str], typer.Option(help="Zero-shot models: candidate labels, comma-separated.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """Run an export on ONNX Runtime and print each input's label and score."""
+        """Run an export on its format's runtime (the best provider present) and print each input's label and score."""
         from zoo_core.predict import predict as run_predict, read_inputs
 
         candidates = None if labels is None else [label.strip() for label in labels.split(",")]
@@ -92,22 +95,30 @@ def register(app: typer.Typer, context: Context) -> None:
         model: Annotated[str, typer.Argument(help="An export folder, or a REF to export first.")],
         batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,32",
         length: Annotated[int, typer.Option(help="Sequence length.")] = 128,
-        runs: Annotated[int, typer.Option(help="Timed runs per cell.")] = 20,
-        threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and ONNX Runtime (default: all).")] = None,
+        runs: Annotated[int, typer.Option(help="Timed runs per engine in each round.")] = 10,
+        rounds: Annotated[int, typer.Option(help="Rounds; engines are interleaved in each, and the median of round medians is reported.")] = 5,
+        threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and the runtime (default: all).")] = None,
+        cuda_graph: Annotated[bool, typer.Option(help="On CUDA, also time each variant replayed as a CUDA graph (fixed shapes).")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """PyTorch eager against every ONNX variant, side by side: latency, throughput, ratio."""
+        """PyTorch against every variant of an export, side by side: latency (median, min-max), throughput, ratio."""
         from zoo_core.bench import benchmark
 
+        try:
+            sizes = [int(size) for size in batch.split(",")]
+        except ValueError:
+            raise typer.BadParameter(f"'{batch}' is not a list of batch sizes like 1,32", param_hint="--batch") from None
         with contextlib.redirect_stdout(sys.stderr):
-            result = benchmark(model, [int(size) for size in batch.split(",")], length, runs, threads, context.catalog, context.plugins, _report)
+            result = benchmark(model, sizes, length, runs, threads, context.catalog, context.plugins, _report, rounds=rounds, cuda_graph=cuda_graph)
         if as_json:
             print(json.dumps(result, indent=2))
             return
-        table = Table(title=f"{result['model']}: sequence {length}, {result['threads']} threads, {result['device']}", title_justify="left")
-        for column in ("batch", "engine", "median ms", "items/s", "vs PyTorch"):
-            table.add_column(column, justify="left" if column == "engine" else "right")
+        load = f", load {result['load_before']} -> {result['load_after']}" if result["load_before"] is not None else ""
+        table = Table(title=f"{result['model']}: sequence {length}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}", title_justify="left")
+        for column in ("batch", "engine", "median ms", "min-max ms", "items/s", "vs PyTorch"):
+            table.add_column(column, justify="left" if column == "engine" else "right", no_wrap=column != "engine")
         for row in result["rows"]:
-            table.add_row(str(row["batch"]), row["engine"], f"{row['median_ms']:.1f}", f"{row['items_per_s']:.0f}", f"{row['speedup']:.2f}x")
+            spread = f"{row['min_ms']:.1f}-{row['max_ms']:.1f}"
+            table.add_row(str(row["batch"]), row["engine"], f"{row['median_ms']:.1f}", spread, f"{row['items_per_s']:.0f}", f"{row['speedup']:.2f}x")
         Console().print(table)
         print(f"saved {result['saved']}")
