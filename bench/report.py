@@ -11,7 +11,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    """The machine, the date and the 1-minute load average when the numbers were taken."""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.2f}"
 
 
 def write_section(key: str, heading: str, how: str, rows: list[str]) -> None:

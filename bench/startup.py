@@ -56,7 +56,7 @@ def main() -> None:
             for name in COMMANDS
         ),
     ]
-    how = f"Measured by `bench/startup.py --runs {args.runs}` on {machine()}. Target: zoo <= 0.3 s median."
+    how = f"Measured by `bench/startup.py --runs {args.runs}` on {machine()} (at the end), commands interleaved round by round. Target: zoo <= 0.2 s median."
     write_section("startup", "Start-up", how, rows)
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import assert_one_line_error, zoo
+from helpers import ROOT, assert_one_line_error, zoo
+from tiny_models import sentiment_rows, tiny_bert, write_csv
 
 
 def plugins_json(env: dict[str, str] | None = None) -> dict[str, dict]:
@@ -36,13 +37,18 @@ def test_zoo_load_plugins_naming_a_missing_plugin() -> None:
     assert_one_line_error(result, "ZOO_LOAD_PLUGINS names speech, which is not installed", "installed plugins are")
 
 
+def install_plugin(site: Path, name: str, source: str) -> None:
+    """An installed distribution `zoo-NAME` whose entry point `NAME` is the module `zoo_NAME` holding `source`."""
+    info = site / f"zoo_{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: zoo-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[zoo]\n{name} = zoo_{name}\n")
+    (site / f"zoo_{name}.py").write_text(source)
+
+
 def install_broken_plugin(site: Path) -> None:
     """An installed distribution whose plugin module fails to import."""
-    info = site / "zoo_broken-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-broken\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[zoo]\nbroken = zoo_broken\n")
-    (site / "zoo_broken.py").write_text("import a_module_that_is_not_installed\n")
+    install_plugin(site, "broken", "import a_module_that_is_not_installed\n")
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_cli_works(tmp_path: Path) -> None:
@@ -53,3 +59,84 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_cli_works(tmp_path: P
     assert broken["error"] == "import failed: ModuleNotFoundError: No module named 'a_module_that_is_not_installed'"
     assert "import failed" in zoo("plugins", env=env).stdout
     assert "bert-base-uncased" in zoo("list", env=env).stdout
+
+
+WRONG_TYPE = """
+from zoo_core import hookimpl
+
+@hookimpl
+def zoo_methods():
+    yield "layernorm"   # should be a zoo_core.Method
+"""
+
+
+def test_a_hook_yielding_the_wrong_type_disables_that_plugin_alone(tmp_path: Path) -> None:
+    install_plugin(tmp_path, "wrongtype", WRONG_TYPE)
+    env = {"PYTHONPATH": str(tmp_path)}
+    result = zoo("plugins", "--json", env=env)
+    infos = {info["name"]: info for info in json.loads(result.stdout)}
+    assert infos["wrongtype"]["error"] == "zoo_methods yielded a str ('layernorm'), not a zoo_core.Method with a name"
+    assert sorted(infos["methods"]["provides"]["methods"]) == ["freeze", "full", "lora"] and infos["methods"]["error"] is None
+    assert "zoo_methods yielded a str" in zoo("plugins", env=env).stdout
+    assert "bert-base-uncased" in zoo("list", env=env).stdout
+    missing, folder = tmp_path / "missing.csv", str(tiny_bert(tmp_path / "ckpt"))
+    # --method full still resolves: the command goes on to the next problem, the missing data
+    assert_one_line_error(zoo("finetune", folder, "--method", "full", "--data", str(missing), env=env, check=False), "missing.csv")
+    assert_one_line_error(
+        zoo("finetune", folder, "--method", "layernorm", "--data", str(missing), env=env, check=False),
+        "unknown method 'layernorm', and plugin 'wrongtype' did not load (zoo_methods yielded a str",
+        "use one of: freeze, full, lora",
+    )
+
+
+def test_asking_for_what_a_plugin_that_failed_to_import_provides_names_it(tmp_path: Path) -> None:
+    install_broken_plugin(tmp_path)
+    env = {"PYTHONPATH": str(tmp_path)}
+    for args, kind in (
+        (["finetune", "bert-base-uncased", "--method", "layernorm", "--data", "x.csv"], "method 'layernorm'"),
+        (["export", "bert-base-uncased", "--format", "tflite"], "exporter 'tflite'"),
+        (["pull", "s3://bucket/model"], "source 's3'"),
+    ):
+        assert_one_line_error(zoo(*args, env=env, check=False), f"unknown {kind}, and plugin 'broken' did not load (import failed: ModuleNotFoundError")
+    result = zoo("licenses", env=env, check=False)
+    assert result.returncode == 2 and "No such command 'licenses'" in result.stderr
+    assert "plugin 'broken' did not load (import failed: ModuleNotFoundError" in result.stderr
+
+
+PROSE_DOMAIN = """
+from zoo_core import Domain, hookimpl
+
+def _adapter(task):
+    from zoo_nlp.text_classification import TextClassification
+    return TextClassification()
+
+@hookimpl
+def zoo_domains():
+    yield Domain(name="prose", summary="long-form text", tasks=("text-classification",), adapter=_adapter)
+"""
+
+
+def test_finetune_domain_trains_an_uncatalogued_folder_with_a_plugin_domain(tmp_path: Path) -> None:
+    install_plugin(tmp_path / "site", "prose", PROSE_DOMAIN)
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    folder = tiny_bert(tmp_path / "ckpt")
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(120, 1))
+    assert_one_line_error(zoo("finetune", str(folder), "--data", str(train), "--domain", "prose", check=False), "unknown domain 'prose'")
+    [outcome] = json.loads(zoo("finetune", str(folder), "--domain", "prose", "--data", str(train), "--epochs", "1", "--json", env=env).stdout)
+    info = json.loads((Path(outcome["model_dir"]) / "zoo-model.json").read_text())
+    assert info["domain"] == "prose"
+    scores = json.loads(zoo("eval", outcome["model_dir"], "--data", str(train), "--json", env=env).stdout)
+    assert scores["examples"] == 120 and 0 <= scores["accuracy"] <= 1
+
+    (tmp_path / "mystery").mkdir()
+    (tmp_path / "mystery" / "config.json").write_text('{"model_type": "wav2vec2"}')
+    assert_one_line_error(
+        zoo("finetune", str(tmp_path / "mystery"), "--data", str(train), check=False), "zoo cannot tell which domain", "pass --domain NAME (domains: cv, multimodal, nlp)"
+    )
+
+
+def test_card_library_is_whatever_a_plugin_loads(tmp_path: Path) -> None:
+    card = (ROOT / "tests" / "sample_cards" / "audio" / "tiny-wav2vec2.yaml").read_text()
+    (tmp_path / "tiny-speech.yaml").write_text(card.replace("tiny-wav2vec2", "tiny-speech").replace("library: transformers", "library: speechbrain"))
+    shown = json.loads(zoo("info", "tiny-speech", "--json", env={"ZOO_CATALOG": str(tmp_path)}).stdout)
+    assert shown["library"] == "speechbrain"

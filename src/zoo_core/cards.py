@@ -73,7 +73,7 @@ class Card(_Strict):
     domain: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     tasks: list[str] = Field(min_length=1)
     architecture: str
-    library: Literal["transformers", "timm", "torchvision"]
+    library: str = Field(pattern=r"^[a-z][a-z0-9_.-]*$", description="what builds the architecture: transformers, timm, torchvision, or a library a plugin's domain loads")
     sources: list[SourceSpec] = Field(min_length=1)
     license: str
     parameters: int = Field(gt=0, description="parameters of the pretrained network as the architecture counts them")

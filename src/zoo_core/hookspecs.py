@@ -55,13 +55,17 @@ def zoo_methods() -> Iterable[Method]:
 
 @hookspec
 def zoo_exporters() -> Iterable[Exporter]:
-    """Yield the export formats this plugin adds.
+    """Yield the export formats this plugin adds, each with the runtime that runs its exports.
+
+    `export(model_dir, adapter, out_dir, options)` returns an `ExportReport`;
+    `open(export_dir, report, provider, variant, threads)` returns a `Runtime`
+    that `zoo predict`, `zoo bench` and `zoo export --data` use.
 
     Example::
 
         @hookimpl
         def zoo_exporters():
-            yield Exporter(format="torchscript", summary="TorchScript archive", export=to_torchscript)
+            yield Exporter(format="torchscript", summary="TorchScript archive", export=to_torchscript, open=TorchScriptRuntime)
     """
 
 

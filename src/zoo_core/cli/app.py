@@ -7,6 +7,8 @@ build one with their own; `main()` is the one place errors become messages.
 import sys
 
 import typer
+from typer._click.exceptions import UsageError  # typer 0.28 vendors click as typer._click
+from typer.core import TyperGroup
 
 from zoo_core import __version__, settings
 from zoo_core.cli import catalog, export, finetune, plugins as plugins_cli, store, tracking
@@ -21,9 +23,27 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _group_naming_broken_plugins(plugins: Plugins) -> type[TyperGroup]:
+    """A command group whose "No such command" also names plugins that failed to load (one may have added it)."""
+
+    class ZooGroup(TyperGroup):
+        def resolve_command(self, ctx: typer.Context, args: list[str]):
+            try:
+                return super().resolve_command(ctx, args)
+            except UsageError as exc:
+                broken = plugins.broken()
+                if broken and args and args[0] not in self.commands:
+                    blamed = "; ".join(f"plugin '{info.name}' did not load ({(info.error or '').splitlines()[0]})" for info in broken)
+                    exc.message = f"{exc.message.rstrip('.')}. {blamed}: it may have provided the command; `zoo plugins` shows every plugin."
+                raise
+
+    return ZooGroup
+
+
 def create_app(plugins: Plugins) -> typer.Typer:
     """The CLI with the core commands plus whatever the plugins add."""
     app = typer.Typer(
+        cls=_group_naming_broken_plugins(plugins),
         name="zoo",
         help="Pull, fine-tune and export pretrained models.",
         no_args_is_help=True,

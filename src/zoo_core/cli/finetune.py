@@ -32,6 +32,7 @@ def register(app: typer.Typer, context: Context) -> None:
         val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
         val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out for validation [0.1].")] = None,
         task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first, e.g. text-classification).")] = None,
+        domain: Annotated[Optional[str], typer.Option(help="Train with this domain (a plugin's, say) instead of the one zoo detects.")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs [3].")] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the method's).")] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="Batch size [16].")] = None,
@@ -56,7 +57,7 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core.recipe import load_recipe
 
         overrides = dict(
-            model=model, data=data, val=val, val_split=val_split, task=task, method=method, epochs=epochs, lr=lr,
+            model=model, data=data, val=val, val_split=val_split, task=task, domain=domain, method=method, epochs=epochs, lr=lr,
             batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col,
             text_pair_col=text_pair_col, label_col=label_col, rank=rank, alpha=alpha,
             target_modules=target_modules.split(",") if target_modules else None, unfreeze_last=unfreeze_last,
