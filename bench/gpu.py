@@ -70,7 +70,7 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    from zoo_core import ExportedVariant, ExportReport
+    from zoo_core import ExportedVariant, ExportReport, ZooError
     from zoo_core.bench import _rows, load_average, pytorch_engines, time_engines
     from zoo_onnx.runtime import OnnxRuntime
 
@@ -91,7 +91,10 @@ def main() -> None:
                     runtime = OnnxRuntime(Path(scratch), report, "cuda" if on_gpu else "cpu", variant)
                     engines[f"zoo {variant}"] = runtime.prepare(inputs)
                     if on_gpu:
-                        engines[f"zoo {variant} + CUDA graph"] = runtime.prepare(inputs, static=True)
+                        try:
+                            engines[f"zoo {variant} + CUDA graph"] = runtime.prepare(inputs, static=True)
+                        except ZooError as exc:
+                            print(f"skipped zoo {variant} + CUDA graph: {exc}", flush=True)
                 load = load_average()
                 rows = _rows(batch, time_engines(engines, args.rounds, args.runs))
                 for row in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,14 @@ def test_torchscript_export_predicts_and_benchmarks_like_an_onnx_one(site: Path,
     assert exported["variants"]["fp32"]["max_abs_diff"]["logits"] < 1e-4
     assert exported["metrics"]["fp32"]["accuracy"] == exported["metrics"]["pytorch"]["accuracy"] >= 0.9
     assert exported["metrics"]["fp32"]["provider"] == "torch cpu"
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
+    client = MlflowClient()
+    assert client.get_run(trained["run_id"]).data.tags["zoo.export"] == str(out)
+    assert {item.path for item in client.list_artifacts(trained["run_id"], "export")} >= {"export/model.pt", "export/zoo-export.json"}
+    assert client.get_model_version("sentiment-ts", "1").tags["torchscript_export"] == str(out)
 
     predicted = zoo("predict", str(out), "the film was wonderful", "a dull and boring plot", env=env)
     assert [line.split("\t")[0] for line in predicted.stdout.splitlines()] == ["positive", "negative"]

@@ -73,6 +73,8 @@ def session(path: Path, provider: str | list[str] | None = None, threads: int | 
     try:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=chosen)
     except Exception as exc:
+        if cuda_graph:
+            raise ExportError(f"{path.name} cannot be replayed as a CUDA graph: {str(exc).splitlines()[0][:200]}", "time it without --cuda-graph") from None
         raise ExportError(f"{path.name} is not a usable ONNX graph: {str(exc).splitlines()[0][:200]}", "export the model again with zoo export") from None
 
 

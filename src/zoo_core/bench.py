@@ -21,7 +21,7 @@ from typing import Any
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
-from zoo_core.errors import RecipeError
+from zoo_core.errors import RecipeError, ZooError
 from zoo_core.export import EXPORT_INFO, Export, export_model, open_runtime, read_export
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve
@@ -125,7 +125,7 @@ def benchmark(
         inputs = spec.sample(batch, length, 0)
         inputs = {name: array * 0 + 1 if name == "attention_mask" else array for name, array in inputs.items()}  # full length, no padding
         engines = pytorch_engines(network, inputs, on_gpu)
-        engines.update(export_engines(export, plugins, inputs, threads, on_gpu, cuda_graph))
+        engines.update(export_engines(export, plugins, inputs, threads, on_gpu, cuda_graph, report))
         timed = time_engines(engines, rounds, runs)
         rows.extend(_rows(batch, timed))
     result = {
@@ -149,7 +149,9 @@ def benchmark(
     return result
 
 
-def export_engines(export: Export, plugins: Plugins, inputs: dict[str, Any], threads: int, on_gpu: bool, cuda_graph: bool) -> dict[str, Engine]:
+def export_engines(
+    export: Export, plugins: Plugins, inputs: dict[str, Any], threads: int, on_gpu: bool, cuda_graph: bool, report: Callable[[str], None] = lambda line: None
+) -> dict[str, Engine]:
     """Every variant the export's runtime can run here (fp16 only on a GPU), through the exporter's runtime."""
     engines: dict[str, Engine] = {}
     for name in export.report.variants:
@@ -158,7 +160,10 @@ def export_engines(export: Export, plugins: Plugins, inputs: dict[str, Any], thr
         runtime = open_runtime(export, plugins, "cuda" if on_gpu else "cpu", name, threads)
         engines[f"{export.format} {name}"] = runtime.prepare(inputs)
         if cuda_graph and on_gpu:
-            engines[f"{export.format} {name} + CUDA graph"] = runtime.prepare(inputs, static=True)
+            try:
+                engines[f"{export.format} {name} + CUDA graph"] = runtime.prepare(inputs, static=True)
+            except ZooError as exc:  # a graph with nodes off the GPU cannot be captured; the others still can
+                report(f"skipped {export.format} {name} + CUDA graph: {exc}")
     return engines
 
 
