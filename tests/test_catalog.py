@@ -89,11 +89,11 @@ def test_user_cards_join_the_catalog_and_edits_show(tmp_path: Path) -> None:
         (lambda text: text.replace("uri: hf://google-bert/bert-base-uncased", "uri: google-bert/bert-base-uncased"), "sources.0.uri: 'google-bert/bert-base-uncased' is not a URI like hf://org/name or https://host/file; fix the card (fields are described in docs/catalog.md)"),
         (lambda text: text + "colour: blue\n", "colour: Extra inputs are not permitted"),
         (lambda text: text.replace("parameters: 109482240", "parameters: many"), "parameters: Input should be a valid integer"),
-        (lambda text: text.replace("library: transformers", "library: keras"), "library: Input should be 'transformers', 'timm' or 'torchvision'"),
+        (lambda text: text.replace("library: transformers", "library: Keras 3"), "library: String should match pattern"),
         (lambda text: text.replace("tasks: [", "tasks: [[", 1), "line "),
         (lambda text: text.replace("id: broken", "id: other"), "id: 'other' does not match the file name"),
     ],
-    ids=["bad-uri", "unknown-field", "bad-type", "unknown-library", "bad-yaml", "id-mismatch"],
+    ids=["bad-uri", "unknown-field", "bad-type", "bad-library", "bad-yaml", "id-mismatch"],
 )
 def test_a_broken_card_is_one_line_naming_file_and_field(tmp_path: Path, edit, message: str) -> None:
     path = write_card(tmp_path, "broken", GOOD_CARD)

@@ -155,7 +155,7 @@ def test_sources_are_tried_in_order_and_each_failure_is_explained(server: LocalS
     assert failed.returncode == 2
     lines = failed.stderr.strip().splitlines()[-4:]
     assert lines[0] == "error: could not pull nowhere; every source failed:"
-    assert "no repository acme/gone" in lines[1] and "HTTP 404" in lines[2] and "no plugin provides the 's3' source; see `zoo plugins`" in lines[3]
+    assert "no repository acme/gone" in lines[1] and "HTTP 404" in lines[2] and "unknown source 's3'; sources are file, hf, http, https, pypi" in lines[3]
 
 
 def make_wheel(folder: Path, dist: str, version: str, files: dict[str, bytes], symlink: str | None = None) -> Path:

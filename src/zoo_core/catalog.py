@@ -55,14 +55,18 @@ def _validate(files: list[Path]) -> dict[str, dict[str, Any]]:
 
     entries: dict[str, dict[str, Any]] = {}
     origin: dict[str, Path] = {}
+    by_lower: dict[str, str] = {}
     for path in files:
         card = load_card(path)
-        if card.id in entries:
+        if card.id.lower() in by_lower:  # names match in any case, so ids may not differ in case only
+            taken = by_lower[card.id.lower()]
             raise CardError(
-                f"{shown_path(path)}: id: '{card.id}' is already defined by {shown_path(origin[card.id])}",
+                f"{shown_path(path)}: id: '{card.id}' is already defined by {shown_path(origin[taken])}"
+                + (f" (as '{taken}'; names match in any case)" if taken != card.id else ""),
                 "give one of the cards another id",
             )
         entries[card.id], origin[card.id] = card.model_dump(mode="json"), path
+        by_lower[card.id.lower()] = card.id
     return entries
 
 
@@ -70,6 +74,7 @@ class Catalog:
     """Validated cards by id, as JSON-ready dicts; `get()` gives a typed `Card`."""
 
     def __init__(self, folders: Iterable[Path], cache: Path | None = None) -> None:
+        self._by_lower: dict[str, str] | None = None  # lower-cased id -> id, built on first use
         files = _card_files(folders)
         fingerprint = _fingerprint(files)
         self.entries = self._read_cache(cache, fingerprint)
@@ -96,10 +101,19 @@ class Catalog:
         except OSError:
             pass  # a read-only ZOO_HOME only costs speed
 
-    def entry(self, name: str) -> dict[str, Any]:
-        """The card called `name` as a dict; an unknown name suggests the closest ones."""
+    def canonical(self, name: str) -> str | None:
+        """The id of the card called `name` in any letter case (`all-minilm-l6-v2` -> `all-MiniLM-L6-v2`), or None."""
         if name in self.entries:
-            return self.entries[name]
+            return name
+        if self._by_lower is None:
+            self._by_lower = {card_id.lower(): card_id for card_id in self.entries}
+        return self._by_lower.get(name.lower())
+
+    def entry(self, name: str) -> dict[str, Any]:
+        """The card called `name` (any letter case) as a dict; an unknown name suggests the closest ones."""
+        card_id = self.canonical(name)
+        if card_id is not None:
+            return self.entries[card_id]
         by_lower = {card_id.lower(): card_id for card_id in self.entries}
         close = difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.5)
         close += [key for key in by_lower if name.lower() in key and key not in close]
@@ -107,7 +121,7 @@ class Catalog:
         raise UnknownModelError(f"no model named '{name}' in the catalog", hint)
 
     def get(self, name: str) -> Card:
-        """The card called `name`, typed."""
+        """The card called `name` (any letter case), typed; `card.id` is the canonical id."""
         from zoo_core.cards import Card
 
         return Card.model_validate(self.entry(name))

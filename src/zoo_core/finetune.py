@@ -77,18 +77,14 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         raise RecipeError("no model to fine-tune", "give a REF: zoo finetune bert-base-uncased --data train.csv")
     if recipe.data is None:
         raise RecipeError("no training data", "pass --data FILE (CSV, TSV, JSONL or parquet)")
-    methods = plugins.methods()
-    if recipe.method not in methods:
-        raise RecipeError(f"unknown method '{recipe.method}'", f"methods are {', '.join(sorted(methods))}")
+    method = plugins.lookup("method", recipe.method, plugins.methods())
+    if recipe.domain is not None:
+        plugins.lookup("domain", recipe.domain, plugins.domains())
     base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
-    domains = plugins.domains()
-    if base.domain not in domains or domains[base.domain].adapter is None:
-        raise RecipeError(f"{recipe.model} is a '{base.domain}' model and no installed plugin trains that domain", "see `zoo plugins`")
-    domain = domains[base.domain]
-    task = recipe.task or domain.tasks[0]
-    if task not in domain.tasks:
-        raise RecipeError(f"the {domain.name} domain has no task '{task}'", f"tasks are {', '.join(domain.tasks)}")
-    adapter = domain.adapter(task)
+    domain_name = recipe.domain or base.domain
+    task, adapter = plugins.task_adapter(domain_name, recipe.task, recipe.model)
+    if task not in plugins.domains()[domain_name].tasks:
+        raise RecipeError(f"the {domain_name} domain has no task '{task}'", f"tasks are {', '.join(plugins.domains()[domain_name].tasks)}")
     columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col)
     data = adapter.read(recipe.data, columns)
     if recipe.val is not None:
@@ -97,8 +93,8 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
     labels = check_labels(train, val, recipe.data) if adapter.labelled else []
-    lr = recipe.lr or float(methods[recipe.method].defaults.get("lr", 5e-5))
-    return Prepared(recipe, base, domain.name, task, methods[recipe.method], adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr)
+    lr = recipe.lr or float(method.defaults.get("lr", 5e-5))
+    return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr)
 
 
 def check_labels(train: Any, val: Any, data: Path) -> list[str]:
@@ -202,6 +198,8 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
+    from zoo_core import progress
+
     recipe = prepared.recipe
     on_gpu = torch.cuda.is_available()
     args = TrainingArguments(
@@ -228,7 +226,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         disable_tqdm=False,
     )
     encode = prepared.adapter.encode
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=args,
         train_dataset=encode(prepared.train, processor, prepared.labels, recipe.max_length, train=True),
@@ -237,6 +235,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         compute_metrics=classification_metrics if prepared.adapter.labelled else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=recipe.patience), _epoch_metrics()],
     )
+    return progress.install(trainer)  # one bar and one line per epoch, not the Trainer's raw log dicts
 
 
 def classification_metrics(prediction: Any) -> dict[str, float]:
@@ -370,11 +369,7 @@ def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[st
 def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: Plugins, batch_size: int = 32) -> dict[str, Any]:
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
     model = resolve(ref, catalog, plugins)
-    domains = plugins.domains()
-    if model.domain not in domains or domains[model.domain].adapter is None:
-        raise RecipeError(f"{ref} is a '{model.domain}' model and no installed plugin evaluates that domain", "see `zoo plugins`")
-    task = (model.info or {}).get("task") or domains[model.domain].tasks[0]
-    adapter = domains[model.domain].adapter(task)
+    _, adapter = plugins.task_adapter(model.domain, (model.info or {}).get("task"), ref)
     dataset = adapter.read(data, columns)  # bad data fails before the model loads
     network, processor, labels = adapter.load_trained(model.path)
     if not adapter.labelled:

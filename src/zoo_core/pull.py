@@ -18,9 +18,9 @@ from pathlib import Path
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
-from zoo_core.errors import IntegrityError, NotInStoreError, PullError, SourceError, ZooError
+from zoo_core.errors import IntegrityError, NotInStoreError, PullError, ZooError
+from zoo_core.plugins import Plugins
 from zoo_core.store import CARD_COPY, Manifest, Store, build_manifest, check_name
-from zoo_core.types import Source
 
 URI = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 
@@ -90,15 +90,13 @@ def _describe(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
 
 
-def _fetch(plan: PullPlan, candidate: Candidate, sources: dict[str, Source], store: Store) -> tuple[Path, Manifest]:
+def _fetch(plan: PullPlan, candidate: Candidate, plugins: Plugins, store: Store) -> tuple[Path, Manifest]:
     """One source into its own staging folder, verified; bad bytes are never kept, not even to resume."""
-    scheme = URI.match(candidate.uri).group(1)
-    if scheme not in sources:
-        raise SourceError(f"no plugin provides the '{scheme}' source", "see `zoo plugins`")
+    source = plugins.lookup("source", URI.match(candidate.uri).group(1), plugins.sources())
     staged = store.staging / plan.name / _staging_key(candidate)
     staged.mkdir(parents=True, exist_ok=True)
     try:
-        resolved = sources[scheme].fetch(candidate.uri, staged, candidate.revision)
+        resolved = source.fetch(candidate.uri, staged, candidate.revision)
         manifest = build_manifest(
             staged,
             candidate.sha256,
@@ -117,7 +115,7 @@ def _fetch(plan: PullPlan, candidate: Candidate, sources: dict[str, Source], sto
 
 def pull(
     plan: PullPlan,
-    sources: dict[str, Source],
+    plugins: Plugins,
     store: Store | None = None,
     force: bool = False,
     report: Callable[[str], None] = lambda line: None,
@@ -142,7 +140,7 @@ def pull(
         failures = []
         for number, candidate in enumerate(plan.candidates, start=1):
             try:
-                staged, manifest = _fetch(plan, candidate, sources, store)
+                staged, manifest = _fetch(plan, candidate, plugins, store)
             except Exception as exc:  # any source failing is a reason to try the next one
                 failures.append(f"{candidate.uri}: {_describe(exc)}")
                 if number < len(plan.candidates):

@@ -51,8 +51,9 @@ def _guess_domain(path: Path) -> str | None:
 def _from_folder(ref: str, path: Path, name: str, catalog: Catalog, revision: str | None = None) -> ResolvedModel:
     info = json.loads((path / MODEL_INFO).read_text()) if (path / MODEL_INFO).is_file() else None
     domain = (info or {}).get("domain")
-    if domain is None and name in catalog.entries:
-        domain = catalog.entries[name]["domain"]
+    card_id = catalog.canonical(name) if domain is None else None
+    if card_id is not None:
+        domain = catalog.entries[card_id]["domain"]
     return ResolvedModel(ref, path, name, domain or _guess_domain(path), revision, info)
 
 
@@ -78,6 +79,10 @@ def resolve(
     store = Store()
     name = ref.split("@", 1)[0]
     manifest = store.manifest(name) if "/" not in name else None
+    card_id = catalog.canonical(name) if manifest is None and "/" not in name else None
+    if card_id not in (None, name):  # a catalog name in another case: the card's own spelling, in the store and in lineage
+        ref, name = card_id + ref[len(name):], card_id
+        manifest = store.manifest(name)
     if manifest is None or "@" in ref:
         from zoo_core.pull import plan_pull, pull
 
@@ -86,6 +91,6 @@ def resolve(
         except UnknownModelError as exc:
             raise RefError(f"'{ref}' is not a catalog name, a model in the store or a folder", exc.fix) from None
         report(f"pulling {ref} into the store")
-        manifest = pull(plan, plugins.sources(), report=lambda line: report(f"skipped {line}")).manifest
+        manifest = pull(plan, plugins, report=lambda line: report(f"skipped {line}")).manifest
     ensure_loadable(manifest, allow_pickle)
     return _from_folder(ref, store.path(manifest.name), manifest.name, catalog, manifest.revision)

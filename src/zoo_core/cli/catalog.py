@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
-from zoo_core.cli import store
+from zoo_core.cli import store, tables
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
 
@@ -47,15 +47,16 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps(found, indent=2))
             return
-        table = Table(title=f"{len(found)} models", title_justify="left")
-        table.add_column("name", no_wrap=True)
-        table.add_column("domain", no_wrap=True)
-        table.add_column("tasks", overflow="fold")
-        table.add_column("params", justify="right", no_wrap=True)
-        table.add_column("license", no_wrap=True)
-        for entry in found:
-            table.add_row(entry["id"], entry["domain"], ", ".join(entry["tasks"]), human_count(entry["parameters"]), entry["license"])
-        Console().print(table)
+        columns = [
+            Column("name", no_wrap=True),
+            Column("domain", no_wrap=True),
+            Column("tasks", overflow="fold", min_width=20),
+            Column("params", justify="right", no_wrap=True),
+            Column("license", no_wrap=True),
+        ]
+        rows = [(entry["id"], entry["domain"], ", ".join(entry["tasks"]), human_count(entry["parameters"]), entry["license"]) for entry in found]
+        console = Console()
+        console.print(tables.fitted_table(f"{len(found)} models", columns, rows, console.width, drop=("license", "domain")))
 
     @app.command()
     def info(
@@ -72,8 +73,8 @@ def register(app: typer.Typer, context: Context) -> None:
 
 def _card_table(card: "Card") -> Table:
     table = Table(title=card.id, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold", min_width=20)
     table.add_row("summary", card.summary)
     table.add_row("domain", card.domain)
     table.add_row("tasks", ", ".join(card.tasks))

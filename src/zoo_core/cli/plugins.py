@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column
 
 from zoo_core.cli.context import Context
+from zoo_core.cli.tables import fitted_table
 
 
 def register(app: typer.Typer, context: Context) -> None:
@@ -21,21 +22,32 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps([asdict(info) for info in infos], indent=2))
             return
-        table = Table(title=f"{len(infos)} plugins", title_justify="left")
-        for column in ("name", "version", "distribution", "hooks", "provides", "error"):
-            table.add_column(column, overflow="fold")
+        rows = []
         for info in infos:
             provides = "; ".join(
                 f"{kind}: {', '.join(names)}" for kind, names in info.provides.items() if names and kind != "catalogs"
             )
             if info.provides.get("catalogs"):
                 provides = "; ".join(filter(None, [provides, f"catalogs: {len(info.provides['catalogs'])}"]))
-            table.add_row(
-                info.name,
-                info.version or "",
-                info.distribution or "",
-                ", ".join(info.hooks),
-                provides,
-                f"[red]{info.error}[/red]" if info.error else "",
+            rows.append(
+                (
+                    info.name,
+                    info.version or "",
+                    info.distribution or "",
+                    ", ".join(info.hooks),
+                    provides,
+                    f"[red]{info.error}[/red]" if info.error else "",
+                )
             )
-        Console().print(table)
+        columns = [
+            Column("name", no_wrap=True),
+            Column("version", no_wrap=True),
+            Column("distribution", overflow="fold", min_width=12),
+            Column("hooks", overflow="fold", min_width=14),
+            Column("provides", overflow="fold", min_width=20),
+            Column("error", overflow="fold", min_width=24),
+        ]
+        if not any(info.error for info in infos):  # the column only when something failed to load
+            columns, rows = columns[:-1], [row[:-1] for row in rows]
+        console = Console()
+        console.print(fitted_table(f"{len(infos)} plugins", columns, rows, console.width, drop=("distribution", "hooks", "version")))

@@ -6,8 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column
 
+from zoo_core.cli import tables
 from zoo_core.cli.context import Context
 
 
@@ -20,17 +21,19 @@ def human_size(size: float) -> str:
 
 
 def register(app: typer.Typer, context: Context) -> None:
-    @app.command()
+    schemes = ", ".join(f"{scheme}://" for scheme in context.plugins.sources()) or "none installed"
+
+    @app.command(help=f"Download a model into the store, verified by sha256; interrupted pulls resume. Installed sources: {schemes}.")
     def pull(
-        target: Annotated[str, typer.Argument(help="A catalog name (NAME[@REV]), a URI (hf://, https://, pypi://, file://) or a local path.")],
+        target: Annotated[str, typer.Argument(help=f"A catalog name (NAME[@REV]), a URI ({schemes}) or a local path.")],
         name: Annotated[Optional[str], typer.Option(help="Store it under this name (default: from the target).")] = None,
         force: Annotated[bool, typer.Option(help="Download again even if it is already in the store.")] = False,
     ) -> None:
-        """Download a model into the store, verified by sha256; interrupted pulls resume."""
-        from zoo_core.pull import plan_pull, pull as pull_model
+        from zoo_core.pull import plan_pull
+        from zoo_core.pull import pull as pull_model
 
         plan = plan_pull(target, context.catalog, name)
-        result = pull_model(plan, context.plugins.sources(), force=force, report=lambda line: print(f"skipped {line}", file=sys.stderr))
+        result = pull_model(plan, context.plugins, force=force, report=lambda line: print(f"skipped {line}", file=sys.stderr))
         manifest = result.manifest
         revision = f" @ {manifest.revision}" if manifest.revision else ""
         if not result.downloaded:
@@ -81,15 +84,12 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps({"home": str(store.home), "models": dict(models), "partial": dict(partial), "total": total, "freed": freed}))
             return
-        table = Table(title=f"store {store.home}", title_justify="left")
-        table.add_column("model")
-        table.add_column("size", justify="right")
-        for model, size in models:
-            table.add_row(model, human_size(size))
-        for model, size in partial:
-            table.add_row(f"{model} (interrupted pull)", human_size(size))
-        table.add_row("[bold]total[/bold]", f"[bold]{human_size(total)}[/bold]")
-        Console().print(table)
+        rows = [(model, human_size(size)) for model, size in models]
+        rows += [(f"{model} (interrupted pull)", human_size(size)) for model, size in partial]
+        rows.append(("[bold]total[/bold]", f"[bold]{human_size(total)}[/bold]"))
+        console = Console()
+        columns = [Column("model", overflow="fold", min_width=20), Column("size", justify="right", no_wrap=True)]
+        console.print(tables.fitted_table(f"store {store.home}", columns, rows, console.width))
         if prune:
             print(f"pruned {human_size(freed)} of interrupted pulls")
         elif partial:
@@ -106,13 +106,8 @@ def list_local(as_json: bool) -> None:
 
         print(json.dumps([{**asdict(manifest), "size": manifest.size} for manifest in manifests], indent=2))
         return
-    table = Table(title=f"{len(manifests)} models in the store", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("source", overflow="fold")
-    for column in ("revision", "files", "size", "weights"):
-        table.add_column(column, no_wrap=True, justify="right" if column in ("files", "size") else "left")
-    for manifest in manifests:
-        table.add_row(
+    rows = [
+        (
             manifest.name,
             manifest.source,
             (manifest.revision or "")[:12],
@@ -120,5 +115,16 @@ def list_local(as_json: bool) -> None:
             human_size(manifest.size),
             "[yellow]pickle[/yellow]" if manifest.pickle else "safetensors" if any(entry.path.endswith(".safetensors") for entry in manifest.files) else "",
         )
-    Console().print(table)
+        for manifest in manifests
+    ]
+    columns = [
+        Column("name", no_wrap=True),
+        Column("source", overflow="fold", min_width=16),
+        Column("revision", no_wrap=True),
+        Column("files", no_wrap=True, justify="right"),
+        Column("size", no_wrap=True, justify="right"),
+        Column("weights", no_wrap=True),
+    ]
+    console = Console()
+    console.print(tables.fitted_table(f"{len(manifests)} models in the store", columns, rows, console.width, drop=("files", "weights", "revision")))
 

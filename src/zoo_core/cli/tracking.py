@@ -5,13 +5,14 @@ import os
 import subprocess
 import sys
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column
 
 from zoo_core.cli.context import Context
+from zoo_core.cli.tables import fitted_table
 
 
 def _time(millis: int | None) -> str:
@@ -49,14 +50,23 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"{len(rows)} runs in {tracking.tracking_uri()}", title_justify="left")
-        for column in ("run_id", "status", "base", "method", "accuracy", "registered"):
-            table.add_column(column, no_wrap=column in ("run_id", "status"), overflow="fold")
+        shown = []
         for row in rows:
             accuracy = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
+            if not accuracy and row["status"] != "FINISHED":  # so a narrow table, which drops status, still shows it
+                accuracy = f"[{'red' if row['status'] in ('FAILED', 'KILLED') else 'yellow'}]{row['status'].lower()}[/]"
             method = f"{row['method']} ({row['init']})" if row["init"] == "scratch" else row["method"] or ""
-            table.add_row(row["run_id"], row["status"], row["base"] or "", method, accuracy, row["registered"] or "")
-        Console().print(table)
+            shown.append((row["run_id"], row["status"], row["base"] or "", method, accuracy, row["registered"] or ""))
+        columns = [
+            Column("run_id", no_wrap=True),  # whole: --resume and runs:/ID/model need all of it
+            Column("status", no_wrap=True),
+            Column("base", overflow="fold", min_width=10),
+            Column("method", overflow="fold", min_width=9),
+            Column("accuracy", justify="right", no_wrap=True),
+            Column("registered", overflow="fold", min_width=16),
+        ]
+        console = Console()
+        console.print(fitted_table(f"{len(rows)} runs in {tracking.tracking_uri()}", columns, shown, console.width, drop=("registered", "status")))
 
     models = typer.Typer(help="Registered models and their versions.", invoke_without_command=True, no_args_is_help=False)
 
@@ -94,13 +104,22 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"{len(rows)} model versions", title_justify="left")
-        for column in ("model", "version", "aliases", "base", "method", "data", "run_id", "created"):
-            table.add_column(column, no_wrap=column in ("model", "run_id"), overflow="fold")
-        for row in rows:
-            tags = row["tags"]
-            table.add_row(row["name"], str(row["version"]), ", ".join(row["aliases"]), tags.get("base", ""), tags.get("method", ""), tags.get("data_fingerprint", ""), row["run_id"] or "", row["created"])
-        Console().print(table)
+        shown = [
+            (row["name"], str(row["version"]), ", ".join(row["aliases"]), row["tags"].get("base", ""), row["tags"].get("method", ""), row["tags"].get("data_fingerprint", ""), row["run_id"] or "", row["created"])
+            for row in rows
+        ]
+        columns = [
+            Column("model", no_wrap=True),
+            Column("version", justify="right", no_wrap=True),
+            Column("aliases", overflow="fold", min_width=8),
+            Column("base", overflow="fold", min_width=10),
+            Column("method", no_wrap=True),
+            Column("data", no_wrap=True),
+            Column("run_id", no_wrap=True),
+            Column("created", no_wrap=True),
+        ]
+        console = Console()
+        console.print(fitted_table(f"{len(rows)} model versions", columns, shown, console.width, drop=("run_id", "data", "created")))
         print("use one anywhere a model is expected: models:/NAME/VERSION or models:/NAME@ALIAS")
 
     @models.command()
