@@ -7,14 +7,11 @@ build one with their own; `main()` is the one place errors become messages.
 import sys
 
 import typer
-from typer._click.exceptions import (
-    UsageError,  # typer 0.28 vendors click as typer._click
-)
+from typer._click.exceptions import UsageError  # typer 0.28 vendors click as typer._click
 from typer.core import TyperGroup
 
 from zoo_core import __version__, settings
-from zoo_core.cli import catalog, export, finetune, store, tracking
-from zoo_core.cli import plugins as plugins_cli
+from zoo_core.cli import catalog, export, finetune, plugins as plugins_cli, store, tracking
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
 from zoo_core.plugins import Plugins, load_plugins

@@ -73,8 +73,7 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Run an export on its format's runtime (the best provider present) and print each input's label and score."""
-        from zoo_core.predict import predict as run_predict
-        from zoo_core.predict import read_inputs
+        from zoo_core.predict import predict as run_predict, read_inputs
 
         candidates = None if labels is None else [label.strip() for label in labels.split(",")]
         with contextlib.redirect_stdout(sys.stderr):
