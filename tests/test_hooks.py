@@ -5,15 +5,17 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sample_plugin
 import torch
 from helpers import ROOT
 from typer.testing import CliRunner
 
-from zoo_core import ExportReport, hookimpl, hookspecs
+from zoo_core import ExportedVariant, Exporter, ExportReport, PluginError, hookimpl, hookspecs
 from zoo_core.cli.app import create_app
 from zoo_core.errors import PluginConflictError
 from zoo_core.plugins import Plugins
@@ -101,6 +103,8 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both() -> None:
     plugins.register(SameMethod("b"), "second-lora")
     with pytest.raises(PluginConflictError, match="method 'lora' is provided by both plugin 'first-lora' and plugin 'second-lora'"):
         plugins.methods()
+    shown = {info.name: info.error for info in plugins.describe()}  # `zoo plugins` shows it rather than failing
+    assert shown["second-lora"] == shown["first-lora"] == "method 'lora' is provided by both plugin 'first-lora' and plugin 'second-lora'"
 
 
 class Misspelt:
@@ -120,7 +124,56 @@ def test_broken_plugins_are_reported_and_the_rest_work(plugins: Plugins) -> None
     plugins.register(Crashing(), "crashing")
     assert "freeze-all" in plugins.methods()
     errors = {info.name: info.error for info in plugins.describe()}
-    assert "zoo_method" in errors["misspelt"] and "unknown hook" in errors["misspelt"]
+    assert "unknown hook 'zoo_method'" in errors["misspelt"] and errors["misspelt"].endswith("did you mean zoo_methods?")
     assert errors["crashing"] == "zoo_methods failed: RuntimeError: boom"
     assert errors["sample"] is None
     assert "zoo_methods failed: RuntimeError: boom" in run(plugins, "plugins")
+
+
+class MisbehavingExporters:
+    """Two exporters with the bugs plugin authors make: a runtime returning a bare array, an export that crashes."""
+
+    @staticmethod
+    def copy_folder(model_dir: Path, adapter, out_dir: Path, options) -> ExportReport:
+        shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+        return ExportReport({"fp32": ExportedVariant({"model": "config.json"}, {})}, labels=["negative", "positive"], max_length=16)
+
+    class BareArrayRuntime:
+        variant, provider = "fp32", "python"
+
+        def __init__(self, *args) -> None:
+            pass
+
+        def run(self, inputs, graph="model"):
+            return np.zeros((len(inputs["input_ids"]), 2))  # should be [array]
+
+        def prepare(self, inputs, static=False):
+            return lambda: None
+
+    @staticmethod
+    def crash(model_dir, adapter, out_dir, options):
+        raise KeyError("variants")
+
+    @hookimpl
+    def zoo_exporters(self):
+        yield Exporter("bare", "returns a bare array", export=self.copy_folder, open=self.BareArrayRuntime)
+        yield Exporter("crash", "raises KeyError", export=self.crash, open=self.BareArrayRuntime)
+
+
+def test_a_misbehaving_exporter_is_named_not_a_crash_in_zoo(tmp_path: Path) -> None:
+    import zoo_nlp
+    from tiny_models import tiny_bert
+
+    plugins = Plugins()
+    plugins.register(zoo_nlp, "nlp")
+    plugins.register(MisbehavingExporters(), "careless")
+    app = create_app(plugins)
+    folder = str(tiny_bert(tmp_path / "ckpt"))
+    crashed = CliRunner().invoke(app, ["export", folder, "--format", "crash", "--out", str(tmp_path / "never")])
+    assert isinstance(crashed.exception, PluginError)
+    assert str(crashed.exception).startswith("exporter 'crash' (plugin 'careless') failed in export: KeyError: 'variants'")
+    assert not (tmp_path / "never").exists() and not list(tmp_path.glob(".never*")), "nothing half-written"
+    assert CliRunner().invoke(app, ["export", folder, "--format", "bare", "--out", str(tmp_path / "bare")]).exit_code == 0
+    predicted = CliRunner().invoke(app, ["predict", str(tmp_path / "bare"), "a wonderful film"])
+    assert isinstance(predicted.exception, PluginError)
+    assert "exporter 'bare' (plugin 'careless') returned ndarray from run, not a list of arrays" in str(predicted.exception)

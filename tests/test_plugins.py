@@ -75,16 +75,16 @@ def test_a_hook_yielding_the_wrong_type_disables_that_plugin_alone(tmp_path: Pat
     env = {"PYTHONPATH": str(tmp_path)}
     result = zoo("plugins", "--json", env=env)
     infos = {info["name"]: info for info in json.loads(result.stdout)}
-    assert infos["wrongtype"]["error"] == "zoo_methods yielded a str ('layernorm'), not a zoo_core.Method with a name"
+    assert infos["wrongtype"]["error"] == "zoo_methods yielded str 'layernorm' instead of a zoo_core.Method with a name"
     assert sorted(infos["methods"]["provides"]["methods"]) == ["freeze", "full", "lora"] and infos["methods"]["error"] is None
-    assert "zoo_methods yielded a str" in zoo("plugins", env=env).stdout
+    assert "zoo_methods yielded str" in zoo("plugins", env=env).stdout
     assert "bert-base-uncased" in zoo("list", env=env).stdout
     missing, folder = tmp_path / "missing.csv", str(tiny_bert(tmp_path / "ckpt"))
     # --method full still resolves: the command goes on to the next problem, the missing data
     assert_one_line_error(zoo("finetune", folder, "--method", "full", "--data", str(missing), env=env, check=False), "missing.csv")
     assert_one_line_error(
         zoo("finetune", folder, "--method", "layernorm", "--data", str(missing), env=env, check=False),
-        "unknown method 'layernorm', and plugin 'wrongtype' did not load (zoo_methods yielded a str",
+        "unknown method 'layernorm', and plugin 'wrongtype' did not load (zoo_methods yielded str",
         "use one of: freeze, full, lora",
     )
 

@@ -122,40 +122,41 @@ class OnnxRuntime:
     def prepare(self, inputs: Mapping[str, Any], static: bool = False) -> Callable[[], Any]:
         [graph] = self.sessions  # bench times single-graph exports
         chosen = self.sessions[graph]
+        feed = _feed(chosen, inputs)
         if not self.on_gpu:
-            feed = _feed(chosen, inputs)
             return lambda: chosen.run(None, feed)
+        shapes = None
         if static and self.provider == "CUDAExecutionProvider":
+            # CUDA graphs replay fixed addresses: outputs are allocated once, shaped by an ordinary run
+            shapes = [array.shape for array in chosen.run(None, feed)]
             chosen = session(self.export_dir / self.files[graph], self._chosen, self.threads, cuda_graph=True)
-        bound = _Bound(chosen, _feed(chosen, inputs), preallocate=static)
-        bound.once()  # the first run captures the CUDA graph; later runs replay it
+        bound = _Bound(chosen, feed, shapes)
+        bound.once()  # with a CUDA graph, the first runs capture it and later runs replay it
         return bound.once
 
 
 class _Bound:
-    """Inputs copied to the GPU once and outputs kept there: I/O binding."""
+    """I/O binding: inputs copied to the device once, outputs left there (in buffers
+    allocated once when `shapes` are given, as CUDA-graph replay needs)."""
 
-    def __init__(self, chosen: Any, feed: dict[str, np.ndarray], preallocate: bool = False) -> None:
+    def __init__(self, chosen: Any, feed: dict[str, np.ndarray], shapes: list[tuple[int, ...]] | None = None, device: str = "cuda") -> None:
         import onnxruntime
 
         self.session = chosen
         self.binding = chosen.io_binding()
-        self._keep = []
+        self._keep = []  # the device buffers must outlive the binding
         for name, array in feed.items():
-            value = onnxruntime.OrtValue.ortvalue_from_numpy(array, "cuda", 0)
+            value = onnxruntime.OrtValue.ortvalue_from_numpy(array, device, 0)
             self._keep.append(value)
             self.binding.bind_ortvalue_input(name, value)
-        outputs = chosen.get_outputs()
-        if preallocate:  # CUDA graphs need outputs at fixed addresses: shapes from one ordinary run
-            shapes = [array.shape for array in chosen.run(None, feed)]
-            for output, shape in zip(outputs, shapes):
-                dtype = np.float16 if output.type == "tensor(float16)" else np.float32
-                value = onnxruntime.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cuda", 0)
-                self._keep.append(value)
-                self.binding.bind_ortvalue_output(output.name, value)
-        else:
-            for output in outputs:
-                self.binding.bind_output(output.name, "cuda", 0)
+        for number, output in enumerate(chosen.get_outputs()):
+            if shapes is None:  # onnxruntime allocates on the device
+                self.binding.bind_output(output.name, device, 0)
+                continue
+            dtype = np.float16 if output.type == "tensor(float16)" else np.float32
+            value = onnxruntime.OrtValue.ortvalue_from_shape_and_type(shapes[number], dtype, device, 0)
+            self._keep.append(value)
+            self.binding.bind_ortvalue_output(output.name, value)
 
     def once(self) -> None:
         self.session.run_with_iobinding(self.binding)

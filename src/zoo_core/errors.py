@@ -35,7 +35,9 @@ class PluginError(ZooError):
 
 
 class PluginConflictError(PluginError):
-    """Two plugins claim the same name."""
+    """Two plugins claim the same name (`plugins` names them)."""
+
+    plugins: tuple[str, ...] = ()
 
 
 def shown_path(path: Path) -> str:

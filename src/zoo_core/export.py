@@ -6,11 +6,12 @@ validated export is renamed into place, so a failed export leaves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,47 @@ def read_export(folder: Path) -> Export:
 
 
 def open_runtime(export: Export, plugins: Plugins, provider: str | None = None, variant: str | None = None, threads: int | None = None) -> Runtime:
-    """The export opened by the exporter that wrote it."""
+    """The export opened by the exporter that wrote it, checked as it runs."""
     exporter = plugins.lookup("exporter", export.format, plugins.exporters())
     if variant is not None and variant not in export.report.variants:
         raise RefError(f"this export has no {variant} variant", f"pass --variant {' or '.join(export.report.variants)}")
-    return exporter.open(export.path, export.report, provider, variant, threads)
+    blame = f"exporter '{export.format}' (plugin '{plugins.owner('exporter', export.format)}')"
+    with plugin_errors(blame, "open"):
+        runtime = exporter.open(export.path, export.report, provider, variant, threads)
+    missing = [name for name in ("variant", "provider", "run", "prepare") if not hasattr(runtime, name)]
+    if missing:
+        raise PluginError(f"{blame} opened a runtime without {', '.join(missing)}", "fix the plugin: a Runtime has variant, provider, run and prepare (docs/plugins.md)")
+    return CheckedRuntime(runtime, blame)
+
+
+class CheckedRuntime:
+    """A plugin's runtime whose mistakes come out as one line naming the plugin, not as a crash in zoo."""
+
+    def __init__(self, runtime: Runtime, blame: str) -> None:
+        self.runtime, self.blame = runtime, blame
+        self.variant, self.provider = runtime.variant, runtime.provider
+
+    def run(self, inputs: Any, graph: str = "model") -> list[Any]:
+        with plugin_errors(self.blame, "run"):
+            outputs = self.runtime.run(inputs, graph)
+        if not isinstance(outputs, (list, tuple)) or not all(hasattr(output, "shape") for output in outputs):
+            raise PluginError(f"{self.blame} returned {type(outputs).__name__} from run, not a list of arrays", "fix the plugin: run returns one numpy array per output, in a list")
+        return list(outputs)
+
+    def prepare(self, inputs: Any, static: bool = False) -> Callable[[], Any]:
+        with plugin_errors(self.blame, "prepare"):
+            return self.runtime.prepare(inputs, static)
+
+
+@contextlib.contextmanager
+def plugin_errors(blame: str, step: str) -> Iterator[None]:
+    """A plugin's own ZooErrors pass through; anything else is a bug in it, named as such."""
+    try:
+        yield
+    except ZooError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{blame} failed in {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}", "report it to the plugin's authors; ZOO_DEBUG=1 shows the traceback") from exc
 
 
 def export_model(
@@ -85,11 +122,14 @@ def export_model(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        result = exporter.export(model.path, adapter, staging, options)
-        if not isinstance(result, ExportReport):
-            raise PluginError(f"exporter '{fmt}' (plugin '{plugins.owner('exporter', fmt)}') returned {type(result).__name__}, not an ExportReport", "fix the plugin (docs/plugins.md, zoo_exporters)")
-        max_length = (model.info or {}).get("max_length") or result.max_length
-        result = replace(result, max_length=max_length)
+        blame = f"exporter '{fmt}' (plugin '{plugins.owner('exporter', fmt)}')"
+        with plugin_errors(blame, "export"):
+            result = exporter.export(model.path, adapter, staging, options)
+        if not isinstance(result, ExportReport) or not result.variants:
+            shown = "an ExportReport with no variants" if isinstance(result, ExportReport) else type(result).__name__
+            raise PluginError(f"{blame} returned {shown}, not an ExportReport with at least one variant", "fix the plugin (docs/plugins.md, zoo_exporters)")
+        # the length the model was fine-tuned with, but never more than the export takes
+        result = replace(result, max_length=min(filter(None, ((model.info or {}).get("max_length"), result.max_length))))
         export = Export(staging, fmt, domain, task, ref, (model.info or {}).get("run_id"), result)
         if options.get("data"):
             export = replace(export, metrics=check_metrics(str(model.path), export, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins))

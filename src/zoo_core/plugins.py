@@ -58,7 +58,7 @@ class Plugins:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             self.pm.unregister(name=name)
-            info.error = str(exc)
+            info.error = _misspelt_hook_hint(str(exc))
             return
         info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
 
@@ -129,9 +129,13 @@ class Plugins:
             self.infos[impl.plugin_name].provides["commands"] = sorted(after - before)
 
     def describe(self) -> list[PluginInfo]:
-        """Every plugin with what it provides, for `zoo plugins`."""
+        """Every plugin with what it provides, for `zoo plugins`; a conflict is shown, not raised."""
         for build in (self.sources, self.domains, self.methods, self.exporters):
-            build()
+            try:
+                build()
+            except PluginConflictError as exc:
+                for name in exc.plugins:
+                    self.infos[name].error = exc.problem
         self.catalog_folders
         return sorted(self.infos.values(), key=lambda info: info.name)
 
@@ -143,17 +147,19 @@ class Plugins:
         for plugin_name, result in self._call_each(hook_name):
             wrong = next((item for item in result if not isinstance(item, expected) or not isinstance(getattr(item, key), str) or not getattr(item, key)), None)
             if wrong is not None:  # the plugin is left out; the others work
-                shown = f"a {type(wrong).__name__} ({str(wrong)[:60]!r})" if not isinstance(wrong, expected) else f"a {expected.__name__} with {key} {getattr(wrong, key)!r}"
-                self.infos[plugin_name].error = f"{hook_name} yielded {shown}, not a zoo_core.{expected.__name__} with a {key}"
+                shown = f"{type(wrong).__name__} {str(wrong)[:40]!r}" if not isinstance(wrong, expected) else f"{expected.__name__} with {key} {getattr(wrong, key)!r}"
+                self.infos[plugin_name].error = f"{hook_name} yielded {shown} instead of a zoo_core.{expected.__name__} with a {key}"
                 continue
             names = []
             for item in result:
                 name = getattr(item, key)
                 if name in found:
-                    raise PluginConflictError(
+                    conflict = PluginConflictError(
                         f"{kind} '{name}' is provided by both plugin '{owners[name]}' and plugin '{plugin_name}'",
                         "uninstall one of them, or leave one out with ZOO_LOAD_PLUGINS",
                     )
+                    conflict.plugins = (owners[name], plugin_name)
+                    raise conflict
                 found[name], owners[name] = item, plugin_name
                 names.append(name)
             self.infos[plugin_name].provides[kind + "s"] = names
@@ -175,6 +181,17 @@ class Plugins:
 
     def _fail(self, plugin_name: str, hook_name: str, exc: Exception) -> None:
         self.infos[plugin_name].error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+
+
+def _misspelt_hook_hint(message: str) -> str:
+    """pluggy's "unknown hook 'zoo_method' in plugin ..." plus the hook that was probably meant."""
+    import difflib
+    import re
+
+    found = re.search(r"unknown hook '(\w+)'", message)
+    hooks = [name for name in dir(hookspecs) if name.startswith("zoo_")]
+    close = difflib.get_close_matches(found.group(1), hooks, n=1) if found else []
+    return f"{message.splitlines()[0]}; did you mean {close[0]}?" if close else message
 
 
 def load_plugins(selected: set[str] | None = None) -> Plugins:

@@ -114,7 +114,7 @@ def register(app: typer.Typer, context: Context) -> None:
             print(json.dumps(result, indent=2))
             return
         load = f", load {result['load_before']} -> {result['load_after']}" if result["load_before"] is not None else ""
-        table = Table(title=f"{result['model']}: sequence {length}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}", title_justify="left")
+        table = Table(title=f"{result['model']}: sequence {result['length']}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}", title_justify="left")
         for column in ("batch", "engine", "median ms", "min-max ms", "items/s", "vs PyTorch"):
             table.add_column(column, justify="left" if column == "engine" else "right", no_wrap=column != "engine")
         for row in result["rows"]:
