@@ -4,14 +4,14 @@ import json
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Column, Table
 
 from zoo_core.cli import store, tables
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from zoo_core.cards import Card
 
 
@@ -38,6 +38,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """List the models in the catalog (or, with --local, in the store)."""
+        from rich.console import Console
+        from rich.table import Column
+
         if local:
             return store.list_local(as_json)
         entries = context.catalog.entries.values()
@@ -64,6 +67,8 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Show a model's card: tasks, sources, licence, paper, preprocessing."""
+        from rich.console import Console
+
         card = context.catalog.get(name)
         if as_json:
             print(json.dumps(card.model_dump(mode="json"), indent=2))
@@ -71,7 +76,9 @@ def register(app: typer.Typer, context: Context) -> None:
         Console().print(_card_table(card))
 
 
-def _card_table(card: "Card") -> Table:
+def _card_table(card: "Card") -> "Table":
+    from rich.table import Table
+
     table = Table(title=card.id, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold", min_width=20)

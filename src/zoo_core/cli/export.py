@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from zoo_core.cli.context import Context
 
@@ -35,6 +33,9 @@ def register(app: typer.Typer, context: Context) -> None:
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
         from zoo_core.export import EXPORT_INFO, export_model
 
         options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle, "domain": domain}
@@ -102,6 +103,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """PyTorch against every variant of an export, side by side: latency (median, min-max), throughput, ratio."""
+        from rich.console import Console
+        from rich.table import Table
+
         from zoo_core.bench import benchmark
 
         try:

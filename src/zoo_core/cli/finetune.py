@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from zoo_core.cli.context import Context
 
@@ -53,6 +51,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Fine-tune a pretrained model on your data; tracked in MLflow and registered as a model version."""
+        from rich.console import Console
+        from rich.table import Table
+
         from zoo_core import finetune as engine
         from zoo_core.recipe import load_recipe
 

@@ -5,8 +5,6 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Column
 
 from zoo_core.cli.context import Context
 from zoo_core.cli.tables import fitted_table
@@ -18,6 +16,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """List installed plugins, their hooks, what they provide and any load error."""
+        from rich.console import Console
+        from rich.table import Column
+
         infos = context.plugins.describe()
         if as_json:
             print(json.dumps([asdict(info) for info in infos], indent=2))

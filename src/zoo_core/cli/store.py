@@ -5,8 +5,6 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Column
 
 from zoo_core.cli import tables
 from zoo_core.cli.context import Context
@@ -74,6 +72,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Show how much disk the store uses, per model and in total."""
+        from rich.console import Console
+        from rich.table import Column
+
         from zoo_core.store import Store
 
         store = Store()
@@ -98,6 +99,9 @@ def register(app: typer.Typer, context: Context) -> None:
 
 def list_local(as_json: bool) -> None:
     """`zoo list --local`: what the store holds."""
+    from rich.console import Console
+    from rich.table import Column
+
     from zoo_core.store import Store
 
     manifests = Store().installed()

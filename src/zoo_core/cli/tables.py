@@ -1,10 +1,13 @@
 """Tables that stay readable at any terminal width, for every command that prints one."""
 
+from __future__ import annotations  # no Typer commands here: rich is imported only when a table prints
+
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from rich.table import Column, Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.table import Column, Table
 
 
 def fitted_table(title: str, columns: Sequence[Column], rows: Iterable[Sequence[str]], width: int, drop: Sequence[str] = ()) -> Table:
@@ -15,6 +18,9 @@ def fitted_table(title: str, columns: Sequence[Column], rows: Iterable[Sequence[
     that. While those do not fit, the columns named in `drop` go, in that order (`--json`
     has them all). Left alone, rich squeezes every column alike, down to a letter a line.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     rows = [list(row) for row in rows]
     widest = [
         max([len(word) for word in str(column.header).split()] + [Text.from_markup(row[index]).cell_len for row in rows])

@@ -8,8 +8,6 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Column
 
 from zoo_core.cli.context import Context
 from zoo_core.cli.tables import fitted_table
@@ -26,6 +24,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Fine-tuning runs in the MLflow store, newest first."""
+        from rich.console import Console
+        from rich.table import Column
+
         import mlflow
 
         from zoo_core import tracking
@@ -76,6 +77,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """List registered model versions with their aliases and lineage."""
+        from rich.console import Console
+        from rich.table import Column
+
         if ctx.invoked_subcommand:
             return
         from mlflow import MlflowClient
