@@ -34,7 +34,9 @@ def register(app: typer.Typer, context: Context) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         from rich.console import Console
-        from rich.table import Table
+        from rich.table import Column
+
+        from zoo_core.cli.tables import fitted_table
 
         from zoo_core.export import EXPORT_INFO, export_model
 
@@ -45,21 +47,19 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps({"path": str(done.path), **info}, indent=2, default=str))
             return
-        table = Table(title=f"{done.path}", title_justify="left")
-        table.add_column("variant", no_wrap=True)
-        table.add_column("files", overflow="fold")
-        table.add_column("max abs diff vs PyTorch", justify="right")
+        columns = [Column("variant", no_wrap=True), Column("files", overflow="fold"), Column("max abs diff vs PyTorch", justify="right", min_width=9)]
         if done.metrics:
-            table.add_column("accuracy", justify="right", no_wrap=True)
+            columns.append(Column("accuracy", justify="right", no_wrap=True))
+        rows = []
         for name, variant in done.report.variants.items():
-            diff = ", ".join(f"{value:.1e}" for value in variant.max_abs_diff.values())
-            row = [name, ", ".join(variant.files.values()), diff]
+            row = [name, ", ".join(variant.files.values()), ", ".join(f"{value:.1e}" for value in variant.max_abs_diff.values())]
             if done.metrics:
                 row.append(f"{done.metrics[name]['accuracy']:.3f} ({0.0 - done.metrics[name]['drop_points']:+.1f} pt)")
-            table.add_row(*row)
+            rows.append(row)
         if done.metrics:
-            table.add_row("pytorch", "", "", f"{done.metrics['pytorch']['accuracy']:.3f}")
-        Console().print(table)
+            rows.append(["pytorch", "", "", f"{done.metrics['pytorch']['accuracy']:.3f}"])
+        console = Console()
+        console.print(fitted_table(str(done.path), columns, rows, console.width, drop=("files",)))
         print(f"zoo predict {done.path} \"...\"")
 
     @app.command()
@@ -104,7 +104,9 @@ def register(app: typer.Typer, context: Context) -> None:
     ) -> None:
         """PyTorch against every variant of an export, side by side: latency (median, min-max), throughput, ratio."""
         from rich.console import Console
-        from rich.table import Table
+        from rich.table import Column
+
+        from zoo_core.cli.tables import fitted_table
 
         from zoo_core.bench import benchmark
 
@@ -118,11 +120,13 @@ def register(app: typer.Typer, context: Context) -> None:
             print(json.dumps(result, indent=2))
             return
         load = f", load {result['load_before']} -> {result['load_after']}" if result["load_before"] is not None else ""
-        table = Table(title=f"{result['model']}: sequence {result['length']}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}", title_justify="left")
-        for column in ("batch", "engine", "median ms", "min-max ms", "items/s", "vs PyTorch"):
-            table.add_column(column, justify="left" if column == "engine" else "right", no_wrap=column != "engine")
-        for row in result["rows"]:
-            spread = f"{row['min_ms']:.1f}-{row['max_ms']:.1f}"
-            table.add_row(str(row["batch"]), row["engine"], f"{row['median_ms']:.1f}", spread, f"{row['items_per_s']:.0f}", f"{row['speedup']:.2f}x")
-        Console().print(table)
+        title = f"{result['model']}: sequence {result['length']}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}"
+        columns = [Column("batch", justify="right", no_wrap=True), Column("engine", min_width=12)]
+        columns += [Column(name, justify="right", no_wrap=True) for name in ("median ms", "min-max ms", "items/s", "vs PyTorch")]
+        rows = [
+            (str(row["batch"]), row["engine"], f"{row['median_ms']:.1f}", f"{row['min_ms']:.1f}-{row['max_ms']:.1f}", f"{row['items_per_s']:.0f}", f"{row['speedup']:.2f}x")
+            for row in result["rows"]
+        ]
+        console = Console()
+        console.print(fitted_table(title, columns, rows, console.width, drop=("items/s", "min-max ms")))
         print(f"saved {result['saved']}")

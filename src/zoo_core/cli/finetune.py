@@ -52,7 +52,9 @@ def register(app: typer.Typer, context: Context) -> None:
     ) -> None:
         """Fine-tune a pretrained model on your data; tracked in MLflow and registered as a model version."""
         from rich.console import Console
-        from rich.table import Table
+        from rich.table import Column
+
+        from zoo_core.cli.tables import fitted_table
 
         from zoo_core import finetune as engine
         from zoo_core.recipe import load_recipe
@@ -73,19 +75,20 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps([{**outcome.__dict__, "model_dir": str(outcome.model_dir)} for outcome in outcomes], indent=2))
             return
-        table = Table(title="fine-tuning results (validation)", title_justify="left")
         shown = [key for key in outcomes[0].metrics if key != "loss"]
-        for column in ("run", "init", *map(metric_name, shown), "trainable params", "wall time"):
-            table.add_column(column, justify="left" if column in ("run", "init") else "right")
-        for outcome in outcomes:
-            table.add_row(
-                outcome.run_id,
-                outcome.init,
-                *(f"{outcome.metrics.get(key, float('nan')):.3f}" for key in shown),
-                f"{outcome.trainable:,} of {outcome.total:,}",
-                f"{outcome.seconds:.0f} s",
-            )
-        Console().print(table)
+        columns = [
+            Column("run", no_wrap=True),
+            Column("init", no_wrap=True),
+            *(Column(metric_name(key), justify="right", no_wrap=True) for key in shown),
+            Column("trainable params", justify="right", min_width=12),
+            Column("wall time", justify="right", no_wrap=True),
+        ]
+        rows = [
+            (outcome.run_id, outcome.init, *(f"{outcome.metrics.get(key, float('nan')):.3f}" for key in shown), f"{outcome.trainable:,} of {outcome.total:,}", f"{outcome.seconds:.0f} s")
+            for outcome in outcomes
+        ]
+        console = Console()
+        console.print(fitted_table("fine-tuning results (validation)", columns, rows, console.width, drop=("wall time", "init")))
         for outcome in outcomes:
             if outcome.registered:
                 print(f"registered {outcome.registered}  (model folder: {outcome.model_dir})")

@@ -26,7 +26,9 @@ def fitted_table(title: str, columns: Sequence[Column], rows: Iterable[Sequence[
         max([len(word) for word in str(column.header).split()] + [Text.from_markup(row[index]).cell_len for row in rows])
         for index, column in enumerate(columns)
     ]
-    header = [max((len(word) for word in str(column.header).split()), default=0) for column in columns]
+    # a no_wrap column's header stays on one line too; others may break it between words
+    header = [len(str(column.header)) if column.no_wrap else max((len(word) for word in str(column.header).split()), default=0) for column in columns]
+    widest = [max(widest[index], header[index]) for index in range(len(columns))]
     need = [
         widest[index] if column.no_wrap else max(header[index], min(widest[index], column.min_width or 10))
         for index, column in enumerate(columns)
