@@ -32,6 +32,13 @@ def test_zoo_load_plugins_narrows_loading() -> None:
     assert {card["domain"] for card in cards} == {"nlp"}
 
 
+def test_zoo_load_plugins_can_leave_one_out(tmp_path: Path) -> None:
+    install_broken_plugin(tmp_path)
+    infos = plugins_json({"PYTHONPATH": str(tmp_path), "ZOO_LOAD_PLUGINS": "-broken"})
+    assert "broken" not in infos and {"nlp", "onnx", "methods"} <= set(infos)
+    assert all(info["error"] is None for info in infos.values())
+
+
 def test_zoo_load_plugins_naming_a_missing_plugin() -> None:
     result = zoo("list", env={"ZOO_LOAD_PLUGINS": "nlp,speech"}, check=False)
     assert_one_line_error(result, "ZOO_LOAD_PLUGINS names speech, which is not installed", "installed plugins are")
@@ -75,7 +82,7 @@ def test_a_hook_yielding_the_wrong_type_disables_that_plugin_alone(tmp_path: Pat
     env = {"PYTHONPATH": str(tmp_path)}
     result = zoo("plugins", "--json", env=env)
     infos = {info["name"]: info for info in json.loads(result.stdout)}
-    assert infos["wrongtype"]["error"] == "zoo_methods yielded str 'layernorm' instead of a zoo_core.Method with a name"
+    assert infos["wrongtype"]["error"] == "zoo_methods yielded str 'layernorm' instead of a zoo_core.Method"
     assert sorted(infos["methods"]["provides"]["methods"]) == ["freeze", "full", "lora"] and infos["methods"]["error"] is None
     assert "zoo_methods yielded str" in zoo("plugins", env=env).stdout
     assert "bert-base-uncased" in zoo("list", env=env).stdout
@@ -140,3 +147,23 @@ def test_card_library_is_whatever_a_plugin_loads(tmp_path: Path) -> None:
     (tmp_path / "tiny-speech.yaml").write_text(card.replace("tiny-wav2vec2", "tiny-speech").replace("library: transformers", "library: speechbrain"))
     shown = json.loads(zoo("info", "tiny-speech", "--json", env={"ZOO_CATALOG": str(tmp_path)}).stdout)
     assert shown["library"] == "speechbrain"
+
+
+NOT_CALLABLE = """
+from zoo_core import Exporter, hookimpl
+
+@hookimpl
+def zoo_exporters():
+    yield Exporter(format="half-done", summary="forgot the runtime", export=lambda *args: None, open=None)
+"""
+
+
+def test_a_descriptor_missing_its_callables_is_refused_at_load(tmp_path: Path) -> None:
+    install_plugin(tmp_path, "halfdone", NOT_CALLABLE)
+    env = {"PYTHONPATH": str(tmp_path)}
+    infos = plugins_json(env)
+    assert infos["halfdone"]["error"] == "zoo_exporters yielded Exporter 'half-done' whose open is not callable"
+    assert "half-done" not in zoo("export", "--help", env=env).stdout
+    assert "Installed formats: onnx." in " ".join(zoo("export", "--help", env=env).stdout.split())
+    schemes = " ".join(zoo("pull", "--help").stdout.split())
+    assert "Installed sources: hf://, https://, http://, file://, pypi://" in schemes

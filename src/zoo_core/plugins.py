@@ -145,10 +145,9 @@ class Plugins:
         found: dict[str, Any] = {}
         owners: dict[str, str] = {}
         for plugin_name, result in self._call_each(hook_name):
-            wrong = next((item for item in result if not isinstance(item, expected) or not isinstance(getattr(item, key), str) or not getattr(item, key)), None)
-            if wrong is not None:  # the plugin is left out; the others work
-                shown = f"{type(wrong).__name__} {str(wrong)[:40]!r}" if not isinstance(wrong, expected) else f"{expected.__name__} with {key} {getattr(wrong, key)!r}"
-                self.infos[plugin_name].error = f"{hook_name} yielded {shown} instead of a zoo_core.{expected.__name__} with a {key}"
+            problem = next(filter(None, (_descriptor_problem(item, expected, key) for item in result)), None)
+            if problem is not None:  # the plugin is left out; the others work
+                self.infos[plugin_name].error = f"{hook_name} yielded {problem}"
                 continue
             names = []
             for item in result:
@@ -183,6 +182,25 @@ class Plugins:
         self.infos[plugin_name].error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
 
 
+# What each descriptor must be able to call; `adapter` and `log_model` may be None.
+REQUIRED_CALLABLES = {"Source": ("fetch",), "Domain": (), "Method": ("prepare",), "Exporter": ("export", "open")}
+OPTIONAL_CALLABLES = ("adapter", "log_model")
+
+
+def _descriptor_problem(item: Any, expected: type, key: str) -> str | None:
+    """Why `item` is not a usable `expected` descriptor, or None."""
+    if not isinstance(item, expected):
+        return f"{type(item).__name__} {str(item)[:40]!r} instead of a zoo_core.{expected.__name__}"
+    name = getattr(item, key)
+    if not isinstance(name, str) or not name:
+        return f"a {expected.__name__} with {key} {name!r}; it needs a non-empty name"
+    required = REQUIRED_CALLABLES[expected.__name__]
+    broken = [field for field in (*required, *OPTIONAL_CALLABLES) if hasattr(item, field) and not callable(getattr(item, field)) and (field in required or getattr(item, field) is not None)]
+    if broken:
+        return f"{expected.__name__} '{name}' whose {', '.join(broken)} is not callable"
+    return None
+
+
 def _misspelt_hook_hint(message: str) -> str:
     """pluggy's "unknown hook 'zoo_method' in plugin ..." plus the hook that was probably meant."""
     import difflib
@@ -195,17 +213,22 @@ def _misspelt_hook_hint(message: str) -> str:
 
 
 def load_plugins(selected: set[str] | None = None) -> Plugins:
-    """Load the installed plugins, or only those named in `ZOO_LOAD_PLUGINS`."""
+    """Load the installed plugins, or those `ZOO_LOAD_PLUGINS` selects (`nlp,cv` keeps
+    only these; `-broken` loads all but that one)."""
     selected = settings.selected_plugins() if selected is None else selected
     plugins = Plugins()
     available = entry_points(group=ENTRY_POINT_GROUP)
+    installed = {ep.name for ep in available}
     if selected is not None:
-        missing = selected - {ep.name for ep in available}
+        included = {name for name in selected if not name.startswith("-")}
+        excluded = {name[1:] for name in selected if name.startswith("-")}
+        missing = (included | excluded) - installed
         if missing:
             raise PluginError(
                 f"ZOO_LOAD_PLUGINS names {', '.join(sorted(missing))}, which is not installed",
-                f"installed plugins are {', '.join(sorted(ep.name for ep in available)) or 'none'}",
+                f"installed plugins are {', '.join(sorted(installed)) or 'none'}",
             )
+        selected = (included or installed) - excluded
     for ep in available:
         if selected is not None and ep.name not in selected:
             continue

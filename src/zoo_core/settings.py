@@ -18,7 +18,7 @@ def extra_catalog_folders() -> list[Path]:
 
 
 def selected_plugins() -> set[str] | None:
-    """Plugin names from `ZOO_LOAD_PLUGINS=a,b`; None loads every installed plugin."""
+    """Plugin names from `ZOO_LOAD_PLUGINS=a,b` (`-c` leaves c out); None loads every installed plugin."""
     value = os.environ.get("ZOO_LOAD_PLUGINS")
     if value is None:
         return None
