@@ -116,6 +116,10 @@ def test_a_perturbed_graph_is_refused(model: dict, tmp_path: Path) -> None:
     onnx.save(proto, str(graph))
     with pytest.raises(ExportError, match="does not match PyTorch"):
         validate(graph, network, spec)
+    weight.CopyFrom(numpy_helper.from_array(np.full(tuple(weight.dims), np.inf, dtype=np.float32), weight.name))
+    onnx.save(proto, str(graph))
+    with pytest.raises(ExportError, match="gives NaN or infinite logits"):
+        validate(graph, network, spec, tolerance=None)  # even where no tolerance applies (int8)
 
 
 def test_bad_export_and_predict_input(model: dict, exported: dict, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from zoo_core import ExportedVariant, ExportReport, ExportSpec, TaskAdapter
 from zoo_onnx.runtime import ExportError, run, session
 
 FP32_TOLERANCE = 1e-3
+FP16_TOLERANCE = 1e-2  # of the largest output: fp16 keeps about 3 significant digits
 VALIDATION_SHAPES = ((1, 8), (4, 37), (32, 128))
 MIN_OPSET, MAX_OPSET = 14, 20
 TWO_GB = 2 * 1024**3
@@ -71,7 +72,7 @@ def _variants(name: str, module: Any, spec: ExportSpec, out_dir: Path, opset: in
         yield "int8", quantized.name, validate(quantized, module, spec, tolerance=None)
     if options.get("fp16"):
         half = fused_fp16(graph, spec, out_dir / f"{name}.fp16.onnx")
-        yield "fp16", half.name, validate(half, module, spec, tolerance=None)
+        yield "fp16", half.name, validate(half, module, spec, tolerance=FP16_TOLERANCE, relative=True)
 
 
 def _torch_export(model: Any, spec: ExportSpec, path: Path, opset: int) -> None:
@@ -100,15 +101,18 @@ def _torch_export(model: Any, spec: ExportSpec, path: Path, opset: int) -> None:
         raise ExportError(f"{type(model).__name__} cannot be exported to ONNX opset {opset}: {message}", "try another --opset, or report the operator") from None
 
 
-def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None = FP32_TOLERANCE) -> dict[str, float]:
+def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None = FP32_TOLERANCE, relative: bool = False) -> dict[str, float]:
     """ONNX Runtime against PyTorch on fresh inputs of several shapes; max abs diff per output.
 
-    With a tolerance, any output beyond it fails the export with the whole table.
+    With a tolerance (times the largest PyTorch output, at least 1, when `relative`),
+    any output beyond it fails the export with the whole table; NaN or infinite
+    outputs always do.
     """
     import torch
 
     runtime = session(path, provider="cpu")
     worst: dict[str, float] = {name: 0.0 for name in spec.output_names}
+    scale = 1.0
     for seed, (batch, length) in enumerate(VALIDATION_SHAPES, start=1):
         inputs = spec.sample(batch, min(length, spec.max_length), seed)
         with torch.no_grad():
@@ -116,10 +120,15 @@ def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None =
         expected = [expected[name].float().numpy() for name in spec.output_names]
         actual = run(runtime, inputs)
         for name, want, got in zip(spec.output_names, expected, actual):
-            worst[name] = max(worst[name], float(np.max(np.abs(want - got.astype(np.float32)))))
-    if tolerance is not None and any(diff > tolerance for diff in worst.values()):
+            got = got.astype(np.float32)
+            if not np.isfinite(got).all():
+                raise ExportError(f"{path.name} gives NaN or infinite {name} where PyTorch does not", "the export is wrong; nothing was kept")
+            worst[name] = max(worst[name], float(np.max(np.abs(want - got))))
+            scale = max(scale, float(np.max(np.abs(want))))
+    allowed = None if tolerance is None else tolerance * (scale if relative else 1.0)
+    if allowed is not None and any(diff > allowed for diff in worst.values()):
         table = ", ".join(f"{name}: {diff:.2e}" for name, diff in worst.items())
-        raise ExportError(f"{path.name} does not match PyTorch (max abs diff {table}; tolerance {tolerance:g})", "the export is wrong; nothing was kept")
+        raise ExportError(f"{path.name} does not match PyTorch (max abs diff {table}; tolerance {allowed:.2g})", "the export is wrong; nothing was kept")
     return worst
 
 

@@ -122,11 +122,16 @@ def register(app: typer.Typer, context: Context) -> None:
         load = f", load {result['load_before']} -> {result['load_after']}" if result["load_before"] is not None else ""
         title = f"{result['model']}: sequence {result['length']}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}"
         columns = [Column("batch", justify="right", no_wrap=True), Column("engine", min_width=12)]
-        columns += [Column(name, justify="right", no_wrap=True) for name in ("median ms", "min-max ms", "items/s", "vs PyTorch")]
+        several = len({row["engine"] for row in result["rows"] if row["engine"].startswith(("pytorch", "torch.compile"))}) > 1  # on a GPU
+        headers = ("median ms", "min-max ms", "items/s", "vs PyTorch", *(("vs best PyTorch",) if several else ()))
+        columns += [Column(name, justify="right", no_wrap=True) for name in headers]
         rows = [
-            (str(row["batch"]), row["engine"], f"{row['median_ms']:.1f}", f"{row['min_ms']:.1f}-{row['max_ms']:.1f}", f"{row['items_per_s']:.0f}", f"{row['speedup']:.2f}x")
+            (
+                str(row["batch"]), row["engine"], f"{row['median_ms']:.1f}", f"{row['min_ms']:.1f}-{row['max_ms']:.1f}", f"{row['items_per_s']:.0f}", f"{row['speedup']:.2f}x",
+                *((f"{row['vs_best_pytorch']:.2f}x",) if several else ()),
+            )
             for row in result["rows"]
         ]
         console = Console()
-        console.print(fitted_table(title, columns, rows, console.width, drop=("items/s", "min-max ms")))
+        console.print(fitted_table(title, columns, rows, console.width, drop=("items/s", "min-max ms", "vs PyTorch")))
         print(f"saved {result['saved']}")
