@@ -59,7 +59,7 @@ def read_export(folder: Path) -> Export:
 
 def open_runtime(export: Export, plugins: Plugins, provider: str | None = None, variant: str | None = None, threads: int | None = None) -> Runtime:
     """The export opened by the exporter that wrote it, checked as it runs."""
-    exporter = plugins.lookup("exporter", export.format, plugins.exporters())
+    exporter = plugins.lookup("exporter", export.format)
     if variant is not None and variant not in export.report.variants:
         raise RefError(f"this export has no {variant} variant", f"pass --variant {' or '.join(export.report.variants)}")
     blame = f"exporter '{export.format}' (plugin '{plugins.owner('exporter', export.format)}')"
@@ -111,7 +111,7 @@ def export_model(
     report: Callable[[str], None] = lambda line: None,
 ) -> Export:
     """Export `ref` with the `fmt` exporter, check it on `options["data"]`, log it to MLflow."""
-    exporter = plugins.lookup("exporter", fmt, plugins.exporters())
+    exporter = plugins.lookup("exporter", fmt)
     model = resolve(ref, catalog, plugins, bool(options.get("allow_pickle")), report=report)
     domain = options.get("domain") or model.domain
     task, adapter = plugins.task_adapter(domain, (model.info or {}).get("task"), ref)

@@ -77,9 +77,9 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         raise RecipeError("no model to fine-tune", "give a REF: zoo finetune bert-base-uncased --data train.csv")
     if recipe.data is None:
         raise RecipeError("no training data", "pass --data FILE (CSV, TSV, JSONL or parquet)")
-    method = plugins.lookup("method", recipe.method, plugins.methods())
+    method = plugins.lookup("method", recipe.method)
     if recipe.domain is not None:
-        plugins.lookup("domain", recipe.domain, plugins.domains())
+        plugins.lookup("domain", recipe.domain)
     base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
     domain_name = recipe.domain or base.domain
     task, adapter = plugins.task_adapter(domain_name, recipe.task, recipe.model)

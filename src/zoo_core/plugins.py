@@ -74,8 +74,10 @@ class Plugins:
     def exporters(self) -> dict[str, Exporter]:
         return self._registry("zoo_exporters", "format", "exporter", Exporter)
 
-    def lookup(self, kind: str, name: str, registry: dict[str, Any]) -> Any:
-        """`registry[name]`, or an error that lists what exists and names any plugin that failed to load."""
+    def lookup(self, kind: str, name: str) -> Any:
+        """The `kind` (source, domain, method, exporter) called `name`, or an error that lists
+        what exists and names any plugin that failed to load."""
+        registry = {"source": self.sources, "domain": self.domains, "method": self.methods, "exporter": self.exporters}[kind]()
         if name in registry:
             return registry[name]
         known = ", ".join(sorted(registry)) or "none"
@@ -89,7 +91,7 @@ class Plugins:
         """The task (default: the domain's first) and its adapter, for a model of `domain`."""
         if domain is None:
             raise RecipeError(f"zoo cannot tell which domain {ref} belongs to", f"pass --domain NAME (domains: {', '.join(sorted(self.domains())) or 'none'})")
-        found = self.lookup("domain", domain, self.domains())
+        found = self.lookup("domain", domain)
         if found.adapter is None:
             raise RecipeError(f"the {domain} domain (plugin '{self.owner('domain', domain)}') cannot train or run models", "install a plugin whose domain has an adapter")
         task = task or found.tasks[0]

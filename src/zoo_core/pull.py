@@ -92,7 +92,7 @@ def _describe(exc: Exception) -> str:
 
 def _fetch(plan: PullPlan, candidate: Candidate, plugins: Plugins, store: Store) -> tuple[Path, Manifest]:
     """One source into its own staging folder, verified; bad bytes are never kept, not even to resume."""
-    source = plugins.lookup("source", URI.match(candidate.uri).group(1), plugins.sources())
+    source = plugins.lookup("source", URI.match(candidate.uri).group(1))
     staged = store.staging / plan.name / _staging_key(candidate)
     staged.mkdir(parents=True, exist_ok=True)
     try:
