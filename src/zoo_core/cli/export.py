@@ -96,7 +96,7 @@ def register(app: typer.Typer, context: Context) -> None:
         model: Annotated[str, typer.Argument(help="An export folder, or a REF to export first.")],
         batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,32",
         length: Annotated[int, typer.Option(help="Sequence length.")] = 128,
-        runs: Annotated[int, typer.Option(help="Timed runs per engine in each round.")] = 10,
+        runs: Annotated[int, typer.Option(help="Timed runs per engine in each round.")] = 5,
         rounds: Annotated[int, typer.Option(help="Rounds; engines are interleaved in each, and the median of round medians is reported.")] = 5,
         threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and the runtime (default: all).")] = None,
         cuda_graph: Annotated[bool, typer.Option(help="On CUDA, also time each variant replayed as a CUDA graph (fixed shapes).")] = False,
