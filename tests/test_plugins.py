@@ -140,6 +140,9 @@ def test_finetune_domain_trains_an_uncatalogued_folder_with_a_plugin_domain(tmp_
     assert_one_line_error(
         zoo("finetune", str(tmp_path / "mystery"), "--data", str(train), check=False), "zoo cannot tell which domain", "pass --domain NAME (domains: cv, multimodal, nlp)"
     )
+    for command in ("eval", "export"):  # every command that can meet such a folder has the flag the error names
+        assert_one_line_error(zoo(command, str(tmp_path / "mystery"), "--data", str(train), check=False), "pass --domain NAME")
+        assert "--domain" in zoo(command, "--help").stdout
 
 
 def test_card_library_is_whatever_a_plugin_loads(tmp_path: Path) -> None:
