@@ -138,8 +138,10 @@ def test_a_failing_run_ends_failed(data: dict[str, Path]) -> None:
         (["--data", "{folder}/empty.csv"], "empty.csv is empty"),
         (["--data", "{folder}/train.csv", "--method", "dance"], "unknown method 'dance'; methods are freeze, full, lora"),
         (["--data", "{folder}/train.csv", "--val", "{folder}/new-label.csv"], "validation labels never seen in training: neutral"),
+        (["--data", "{folder}/one-row.csv"], "one-row.csv has 1 row; holding out validation rows needs at least 4; add rows (a few per label at the very least), or pass --val FILE"),
+        (["--data", "{folder}/train.csv", "--register", "../x"], "'../x' cannot be a registered model name; use letters, digits"),
     ],
-    ids=["missing-file", "missing-column", "wrong-column-flag", "single-class", "empty-file", "unknown-method", "unseen-val-label"],
+    ids=["missing-file", "missing-column", "wrong-column-flag", "single-class", "empty-file", "unknown-method", "unseen-val-label", "one-row", "register-name"],
 )
 def test_bad_training_input_is_one_line_and_starts_no_run(data: dict[str, Path], args: list[str], message: str) -> None:
     folder = data["folder"]
@@ -147,6 +149,7 @@ def test_bad_training_input_is_one_line_and_starts_no_run(data: dict[str, Path],
     write_csv(folder / "one-class.csv", [(text, "positive") for text, _ in sentiment_rows(20, 4)])
     (folder / "empty.csv").write_text("")
     write_csv(folder / "new-label.csv", [("the film", "neutral")])
+    write_csv(folder / "one-row.csv", [("a great film", "positive")])
     before = len(json.loads(zoo("runs", "--json", "--limit", "1000").stdout))
     result = zoo("finetune", "tiny-bert", *[arg.format(folder=folder) for arg in args], check=False)
     assert_one_line_error(result, message)

@@ -198,15 +198,37 @@ def test_pypi_source_refuses_symlinks_in_the_wheel(server: LocalServer, home: di
 
 
 def test_local_checkpoints_are_copied_in(home: dict[str, str], tmp_path: Path) -> None:
-    checkpoint = tmp_path / "my-ckpt"
-    checkpoint.mkdir()
+    repo = tmp_path / "hub" / "models--acme--tiny"  # a Hugging Face cache: snapshot files link into blobs/
+    checkpoint = repo / "snapshots" / "abc123"
+    checkpoint.mkdir(parents=True)
+    (repo / "blobs").mkdir()
     (checkpoint / "config.json").write_text("{}")
-    (tmp_path / "blob").write_bytes(WEIGHTS)
-    (checkpoint / "model.safetensors").symlink_to(tmp_path / "blob")  # as in a Hugging Face cache snapshot
+    (repo / "blobs" / "e3b0").write_bytes(WEIGHTS)
+    (checkpoint / "model.safetensors").symlink_to("../../blobs/e3b0")
     zoo("pull", str(checkpoint), "--name", "my-bert", env=home)
     copied = Path(home["ZOO_HOME"]) / "models" / "my-bert" / "model.safetensors"
     assert not copied.is_symlink() and copied.read_bytes() == WEIGHTS
     assert_one_line_error(zoo("pull", str(tmp_path / "nope"), env=home, check=False), "does not exist")
+
+
+def test_a_local_folder_never_brings_in_what_lies_outside_it(home: dict[str, str], tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("certificate")
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    (checkpoint / "weights.safetensors").write_bytes(WEIGHTS)
+    (checkpoint / "same.safetensors").symlink_to("weights.safetensors")  # inside: followed
+    for link, target in (("notes.txt", secret), ("extra", tmp_path / "certs")):
+        (checkpoint / link).symlink_to(target)
+        result = zoo("pull", str(checkpoint), "--name", "leaky", env=home, check=False)
+        assert_one_line_error(result, f"refused {link}: a symlink to {target}, outside {checkpoint}", "remove the link")
+        assert local_models(home).get("leaky") is None, "nothing from outside lands in the store"
+        (checkpoint / link).unlink()
+    zoo("pull", str(checkpoint), "--name", "leaky", env=home)
+    assert (Path(home["ZOO_HOME"]) / "models" / "leaky" / "same.safetensors").read_bytes() == WEIGHTS
 
 
 def test_four_parallel_pulls_download_once(server: LocalServer, home: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from zoo_core import SourceError
+from zoo_core import IntegrityError, SourceError
 
 SKIPPED = shutil.ignore_patterns(".git", "__pycache__", ".ipynb_checkpoints")
 
@@ -16,10 +16,33 @@ def local_path(uri: str) -> Path:
     return Path(unquote(urlsplit(uri).path)) if uri.startswith("file://") else Path(uri)
 
 
+def links_out(source: Path) -> list[tuple[Path, Path]]:
+    """Symlinks under `source` that lead out of it: (link, target).
+
+    A Hugging Face cache snapshot (`models--org--name/snapshots/<rev>/`) links every
+    file into its repository's `blobs/`, so that folder counts as inside.
+    """
+    inside = [source.resolve()]
+    if source.parent.name == "snapshots":
+        inside.append((source.parent.parent / "blobs").resolve())
+    found = []
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            target = path.resolve()
+            if not any(target.is_relative_to(folder) for folder in inside):
+                found.append((path, target))
+    return found
+
+
 def fetch(uri: str, dest: Path, revision: str | None) -> str | None:
-    """Copy a folder or a single file; symlinks (as in an HF cache snapshot) are followed."""
+    """Copy a folder or a single file; symlinks are followed only while they stay inside the folder."""
     source = local_path(uri).expanduser()
     if source.is_dir():
+        escaping = links_out(source)
+        if escaping:
+            link, target = escaping[0]
+            more = f" (and {len(escaping) - 1} more)" if len(escaping) > 1 else ""
+            raise IntegrityError(f"refused {link.relative_to(source)}: a symlink to {target}, outside {source}{more}", "copy the files the link points to into the folder, or remove the link")
         shutil.copytree(source, dest, ignore=SKIPPED, dirs_exist_ok=True)
     elif source.is_file():
         shutil.copy2(source, dest / source.name)

@@ -29,6 +29,10 @@ from zoo_core.refs import MODEL_INFO, ResolvedModel, resolve
 from zoo_core.types import Columns, Method, TaskAdapter
 
 
+REGISTERED_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*")  # no separators, no '..'
+MIN_ROWS_TO_SPLIT = 4  # at least one validation row and a few to train on
+
+
 @dataclass
 class Prepared:
     """Everything a run needs, resolved and checked before any run starts."""
@@ -77,6 +81,8 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         raise RecipeError("no model to fine-tune", "give a REF: zoo finetune bert-base-uncased --data train.csv")
     if recipe.data is None:
         raise RecipeError("no training data", "pass --data FILE (CSV, TSV, JSONL or parquet)")
+    if recipe.register_as is not None and not REGISTERED_NAME.fullmatch(recipe.register_as):
+        raise RecipeError(f"'{recipe.register_as}' cannot be a registered model name", "use letters, digits, '-', '_' and '.', starting with a letter or digit, e.g. --register sentiment-lora")
     method = plugins.lookup("method", recipe.method)
     if recipe.domain is not None:
         plugins.lookup("domain", recipe.domain)
@@ -89,6 +95,11 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     data = adapter.read(recipe.data, columns)
     if recipe.val is not None:
         train, val = data, adapter.read(recipe.val, columns)
+    elif len(data) < MIN_ROWS_TO_SPLIT:
+        raise DataError(
+            f"{recipe.data.name} has {len(data)} row{'s' * (len(data) != 1)}; holding out validation rows needs at least {MIN_ROWS_TO_SPLIT}",
+            "add rows (a few per label at the very least), or pass --val FILE with validation rows",
+        )
     else:
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
