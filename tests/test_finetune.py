@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -212,6 +213,15 @@ def test_zoo_ui_serves_the_store(trained: list[dict]) -> None:
                 time.sleep(0.5)
         assert payload is not None, "the UI never answered"
         assert "reviews" in {model["name"] for model in payload["registered_models"]}
+        with socket.socket() as taken:  # the port is held: a second UI must say so, not announce another program's URL
+            taken.bind(("127.0.0.1", 0))
+            busy = taken.getsockname()[1]
+            assert_one_line_error(zoo("ui", "--port", str(busy), check=False), f"port {busy} on 127.0.0.1 is already in use", f"--port {busy + 1}")
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        process.send_signal(signal.SIGTERM)  # to zoo alone, as a service manager would
+        assert process.wait(timeout=30) == 0
+    left = subprocess.run(["pgrep", "-f", f"127.0.0.1 --port {port}"], capture_output=True, text=True).stdout.split()
+    assert not left, "zoo ui ended the MLflow server and its workers"
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))  # and the port is free again

@@ -15,9 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core import settings
-from zoo_core.errors import RefError
+from zoo_core.errors import RefError, ZooError
 
 EXPERIMENT = "zoo"
+
+
+def check_port_free(port: int) -> None:
+    """`zoo ui` must not announce a URL that another program answers."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a server that just stopped leaves TIME_WAIT, not a listener
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise ZooError(f"port {port} on 127.0.0.1 is already in use", f"stop what uses it, or pass --port with a free port, e.g. --port {port + 1}") from None
 
 
 def tracking_uri() -> str:

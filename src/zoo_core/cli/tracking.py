@@ -1,7 +1,9 @@
 """`zoo runs`, `zoo models`, `zoo ui`: the MLflow side of zoo."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -156,10 +158,29 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core import tracking
 
         tracking.connect()  # creates the store and the experiment on first use
+        tracking.check_port_free(port)
         command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.tracking_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         print(f"MLflow UI for {tracking.tracking_uri()} at http://127.0.0.1:{port}  (Ctrl-C stops it)", flush=True)
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+        # its own process group, so Ctrl-C and SIGTERM alike end the server and the workers it forks
+        server = subprocess.Popen(command, env=env, start_new_session=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM now raises KeyboardInterrupt too
+        code = 0
         try:
-            raise typer.Exit(subprocess.call(command, env=env))
+            code = server.wait()
         except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+            pass
+        finally:
+            _stop_group(server)
+        raise typer.Exit(code)
+
+
+def _stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's whole process group, then SIGKILL if it lingers."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
+        os.killpg(server.pid, signal.SIGKILL)  # workers that outlived their parent
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
