@@ -18,6 +18,11 @@ from zoo_core import settings
 from zoo_core.errors import RefError, ZooError
 
 EXPERIMENT = "zoo"
+SERVER_TIMEOUT_S = 10
+
+
+class TrackingError(ZooError):
+    """The MLflow store zoo was pointed at cannot be used."""
 
 
 def check_port_free(port: int) -> None:
@@ -48,16 +53,40 @@ def connect() -> str:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from mlflow.exceptions import MlflowException
+
     default = uses_default_store()  # before set_tracking_uri, which also sets MLFLOW_TRACKING_URI
     if default:
         settings.zoo_home().mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri())
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is not None:
-        return experiment.experiment_id
-    # In zoo's own store artifacts live beside it; a server or a store the user named decides for itself.
-    artifacts = (settings.zoo_home() / "mlartifacts").as_uri() if default else None
-    return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+        if experiment is not None:
+            return experiment.experiment_id
+        # In zoo's own store artifacts live beside it; a server or a store the user named decides for itself.
+        artifacts = (settings.zoo_home() / "mlartifacts").as_uri() if default else None
+        return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    except MlflowException as exc:
+        raise TrackingError(f"the MLflow store at {uri} refused zoo: {exc.message.splitlines()[0][:200]}", "check MLFLOW_TRACKING_URI and its credentials, or unset it to use zoo's own store") from None
+
+
+def _check_server(uri: str) -> None:
+    """A tracking server that does not answer fails in seconds, not after MLflow's minutes of retries."""
+    import urllib.error
+    import urllib.request
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return  # it answers (perhaps asking for credentials): MLflow's own calls say what it wants
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"the MLflow tracking server at {uri} does not answer ({reason})", "start it, fix MLFLOW_TRACKING_URI, or unset it to use zoo's own store") from None
 
 
 @contextlib.contextmanager
