@@ -87,8 +87,9 @@ def test_torchscript_export_predicts_and_benchmarks_like_an_onnx_one(site: Path,
 
     mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
     client = MlflowClient()
-    assert client.get_run(trained["run_id"]).data.tags["zoo.export"] == str(out)
-    assert {item.path for item in client.list_artifacts(trained["run_id"], "export")} >= {"export/model.pt", "export/zoo-export.json"}
+    training = client.get_run(trained["run_id"])
+    assert training.data.tags["zoo.export"] == str(out)
+    assert {item.path for item in client.list_artifacts(training.data.tags["zoo.export_run"], "export")} >= {"export/model.pt", "export/zoo-export.json"}
     assert client.get_model_version("sentiment-ts", "1").tags["torchscript_export"] == str(out)
 
     predicted = zoo("predict", str(out), "the film was wonderful", "a dull and boring plot", env=env)

@@ -59,18 +59,25 @@ def test_fp16_is_the_fused_graph_with_fp32_inputs_and_outputs(exported: dict) ->
     assert exported["variants"]["fp16"]["max_abs_diff"]["logits"] < 1e-2
 
 
-def test_export_is_logged_on_its_run_and_version(exported: dict, model: dict) -> None:
+def test_export_is_logged_on_its_own_run_linked_to_training(exported: dict, model: dict) -> None:
     import mlflow
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
     client = MlflowClient()
-    run = client.get_run(model["run_id"])
-    assert run.data.tags["zoo.export"] == exported["path"]
-    assert {item.path for item in client.list_artifacts(model["run_id"], "export")} >= {"export/model.onnx", "export/zoo-export.json"}
-    onnx_model = mlflow.onnx.load_model(run.data.tags["zoo.onnx_model"])
+    training = client.get_run(model["run_id"])
+    assert training.data.tags["zoo.export"] == exported["path"]
+    assert client.list_artifacts(model["run_id"], "export") == [], "the training run keeps only what training made"
+    export_run = client.get_run(training.data.tags["zoo.export_run"])
+    assert export_run.data.tags["zoo.kind"] == "export" and export_run.data.tags["zoo.source_run"] == model["run_id"]
+    assert {item.path for item in client.list_artifacts(export_run.info.run_id, "export")} >= {"export/model.onnx", "export/zoo-export.json"}
+    assert export_run.data.metrics["int8_accuracy"] == exported["metrics"]["int8"]["accuracy"]
+    onnx_model = mlflow.onnx.load_model(export_run.data.tags["zoo.onnx_model"])
     assert [node.name for node in onnx_model.graph.input][:2] == ["input_ids", "attention_mask"]
-    assert client.get_model_version("sentiment-onnx", "1").tags["onnx_export"] == exported["path"]
+    version = client.get_model_version("sentiment-onnx", "1")
+    assert version.tags["onnx_export"] == exported["path"] and version.tags["export_run"] == export_run.info.run_id
+    runs = {run["run_id"]: run for run in json.loads(zoo("runs", "--json").stdout)}
+    assert runs[export_run.info.run_id]["kind"] == "export" and runs[model["run_id"]]["kind"] == "finetune"
 
 
 def test_predict_labels_texts_without_torch(exported: dict, tmp_path: Path) -> None:
@@ -89,6 +96,15 @@ def test_bench_compares_pytorch_and_every_variant(exported: dict) -> None:
     assert engines == {(batch, engine) for batch in (1, 4) for engine in ("pytorch eager", "onnx fp32", "onnx optimized", "onnx int8")}, "fp16 runs only on a GPU"
     assert all(0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"] and row["speedup"] > 0 for row in result["rows"])
     assert result["rounds"] == 2 and result["load_before"] is not None
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
+    client = MlflowClient()
+    training = client.get_run(json.loads((Path(exported["path"]) / "zoo-export.json").read_text())["run_id"])
+    bench_run = client.get_run(training.data.tags["zoo.bench_run"])
+    assert bench_run.data.tags["zoo.kind"] == "bench" and bench_run.data.metrics["onnx_int8_b4_ms"] > 0
+    assert training.info.end_time < bench_run.info.start_time, "benchmarking later does not stretch the training run"
     assert json.loads(Path(result["saved"]).read_text())["rows"] == result["rows"]
 
 

@@ -145,7 +145,7 @@ def benchmark(
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=2))
     result["saved"] = str(saved)
-    _log_to_mlflow(export.run_id, rows)
+    _log_to_mlflow(export.run_id, result)
     return result
 
 
@@ -185,15 +185,17 @@ def _rows(batch: int, timed: dict[str, dict[str, float]]) -> list[dict[str, Any]
     ]
 
 
-def _log_to_mlflow(run_id: str | None, rows: list[dict[str, Any]]) -> None:
+def _log_to_mlflow(run_id: str | None, result: dict[str, Any]) -> None:
+    """A benchmark run of its own, linked to the training run the export came from."""
     if not run_id:
         return
     import mlflow
 
     from zoo_core import tracking
 
-    tracking.connect()
-    with mlflow.start_run(run_id=run_id):
-        for row in rows:
-            key = f"bench_{row['engine'].replace(' ', '_').replace('+', '').replace('__', '_')}_b{row['batch']}"
+    with tracking.linked_run(run_id, "bench", {"zoo.export": result["export"], "zoo.device": result["device"]}):
+        mlflow.log_params({"length": result["length"], "threads": result["threads"], "rounds": result["rounds"], "runs": result["runs"]})
+        for row in result["rows"]:
+            key = f"{row['engine'].replace(' ', '_').replace('+', '').replace('__', '_')}_b{row['batch']}"
             mlflow.log_metrics({f"{key}_ms": row["median_ms"], f"{key}_speedup": row["speedup"]})
+        mlflow.log_dict(result, "bench.json")

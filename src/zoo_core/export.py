@@ -188,7 +188,8 @@ def runtime_accuracy(runtime: Runtime, export: Export, adapter: TaskAdapter, dat
 
 
 def _log_to_mlflow(export: Export, log_model: Callable[[Path, ExportReport], str | None] | None) -> None:
-    """Attach the export to the run the model came from (and, when the format has one, as an MLflow model)."""
+    """An export run of its own, linked to the training run and its versions (and, when the
+    format has one, the export as an MLflow model)."""
     if not export.run_id:
         return
     import mlflow
@@ -196,13 +197,14 @@ def _log_to_mlflow(export: Export, log_model: Callable[[Path, ExportReport], str
 
     from zoo_core import tracking
 
-    tracking.connect()
-    with mlflow.start_run(run_id=export.run_id):
+    with tracking.linked_run(export.run_id, "export", {"zoo.format": export.format, "zoo.export": str(export.path)}):
         mlflow.log_artifacts(str(export.path), "export")
-        mlflow.set_tag("zoo.export", str(export.path))
+        if export.metrics:
+            mlflow.log_metrics({f"{name}_accuracy": values["accuracy"] for name, values in export.metrics.items() if isinstance(values, dict)})
         model_uri = log_model(export.path, export.report) if log_model else None
         if model_uri:
             mlflow.set_tag(f"zoo.{export.format}_model", model_uri)
     client = MlflowClient()
+    client.set_tag(export.run_id, "zoo.export", str(export.path))
     for version in client.search_model_versions(f"run_id='{export.run_id}'"):
         client.set_model_version_tag(version.name, version.version, f"{export.format}_export", str(export.path))

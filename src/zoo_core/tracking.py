@@ -104,6 +104,22 @@ def run(run_id: str | None = None, name: str | None = None, tags: dict[str, str]
     mlflow.end_run("FINISHED")
 
 
+@contextlib.contextmanager
+def linked_run(source_run_id: str, kind: str, tags: dict[str, str]) -> Iterator[Any]:
+    """A run of its own for work done on a trained model (an export, a benchmark), linked both
+    ways to the training run and its registered versions, so the training run's times stay its own."""
+    from mlflow import MlflowClient
+
+    connect()
+    client = MlflowClient()
+    source = client.get_run(source_run_id)
+    with run(name=f"{source.info.run_name}-{kind}", tags={"zoo.kind": kind, "zoo.source_run": source_run_id, **tags}) as active:
+        yield active
+    client.set_tag(source_run_id, f"zoo.{kind}_run", active.info.run_id)
+    for version in client.search_model_versions(f"run_id='{source_run_id}'"):
+        client.set_model_version_tag(version.name, version.version, f"{kind}_run", active.info.run_id)
+
+
 def register(run_id: str, artifact_path: str, name: str, tags: dict[str, str]) -> str:
     """Register a run's model folder as a new version of `name`; returns the version."""
     import mlflow

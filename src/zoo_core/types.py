@@ -212,10 +212,10 @@ class Exporter:
     threads to use (None: all). `zoo predict`,
     `zoo bench` and `zoo export --data` run exports only through it.
 
-    `log_model(export_dir, report)`, when given, is called inside the MLflow run
-    the model came from to log the export in an MLflow flavour (so MLflow can
-    serve it) and returns the logged model's URI; the export folder itself is
-    always logged as artifacts.
+    `log_model(export_dir, report)`, when given, is called inside the export's own
+    MLflow run (linked to the model's training run) to log the export in an MLflow
+    flavour (so MLflow can serve it) and returns the logged model's URI; the export
+    folder itself is always logged as artifacts.
     """
 
     format: str

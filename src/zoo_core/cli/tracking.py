@@ -42,6 +42,8 @@ def register(app: typer.Typer, context: Context) -> None:
                 "status": run.info.status,
                 "started": _time(run.info.start_time),
                 "base": run.data.params.get("base_model"),
+                "kind": run.data.tags.get("zoo.kind", "finetune"),  # export and bench runs are linked to their training run
+                "source_run": run.data.tags.get("zoo.source_run"),
                 "method": run.data.params.get("method"),
                 "init": run.data.params.get("init"),
                 "accuracy": run.data.metrics.get("final_accuracy"),
@@ -58,7 +60,7 @@ def register(app: typer.Typer, context: Context) -> None:
             accuracy = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
             if not accuracy and row["status"] != "FINISHED":  # so a narrow table, which drops status, still shows it
                 accuracy = f"[{'red' if row['status'] in ('FAILED', 'KILLED') else 'yellow'}]{row['status'].lower()}[/]"
-            method = f"{row['method']} ({row['init']})" if row["init"] == "scratch" else row["method"] or ""
+            method = f"{row['method']} ({row['init']})" if row["init"] == "scratch" else row["method"] or f"{row['kind']} of {(row['source_run'] or '')[:8]}"
             shown.append((row["run_id"], row["status"], row["base"] or "", method, accuracy, row["registered"] or ""))
         columns = [
             Column("run_id", no_wrap=True),  # whole: --resume and runs:/ID/model need all of it
