@@ -84,7 +84,7 @@ def test_predict_labels_texts_without_torch(exported: dict, tmp_path: Path) -> N
     out = zoo("predict", exported["path"], "the film was wonderful", "a dull and boring plot").stdout.splitlines()
     assert out[0].startswith("positive\t") and out[1].startswith("negative\t")
     inputs = tmp_path / "inputs.jsonl"
-    inputs.write_text('{"text": "a superb cast"}\n"an awful ending"\n')
+    inputs.write_text('{"text": "the film was wonderful"}\n"a dull and boring plot"\n')  # as above, through a file: an object and a bare string
     results = json.loads(zoo("predict", exported["path"], "--file", str(inputs), "--provider", "cpu", "--variant", "fp32", "--json").stdout)
     assert [result["label"] for result in results] == ["positive", "negative"]
     assert all(abs(sum(result["scores"].values()) - 1) < 1e-6 for result in results)
