@@ -50,6 +50,13 @@ def test_real_efficientnet_lite0_weights_recognise_photos(tmp_path: Path) -> Non
     assert coffee & COFFEE, coffee
     shown = zoo("predict", str(export), str(tmp_path / "chelsea.png"), "-k", "3").stdout.splitlines()
     assert shown[0].endswith("chelsea.png") and len(shown) == 4 and shown[1].strip().startswith("1. ")
+    # PyTorch's side of a benchmark loads the pickle checkpoint again: the same consent, a flag bench has
+    bench = ("bench", str(export), "--batch", "1", "--runs", "1", "--rounds", "1", "--json")
+    assert_one_line_error(zoo(*bench, check=False), "only pickle weights", "--allow-pickle")
+    rows = json.loads(zoo(*bench, "--allow-pickle").stdout)["rows"]
+    assert [row["engine"] for row in rows] == ["pytorch eager", "onnx fp32"]
+    for command in ("eval", "predict"):  # every command that can load the checkpoint takes the flag its refusal names
+        assert "--allow-pickle" in zoo(command, "--help").stdout
 
 
 def test_full_finetune_of_a_timm_model_exports_and_predicts(images: dict[str, Path], tmp_path: Path) -> None:

@@ -54,4 +54,4 @@ def test_a_tracking_server_that_cannot_be_used_fails_fast_naming_it(server: str,
     started = time.monotonic()
     result = zoo("runs", env={"MLFLOW_TRACKING_URI": uri}, check=False)
     assert time.monotonic() - started < 30
-    assert_one_line_error(result, f"the MLflow", f"at {uri}", message, "unset it to use zoo's own store")
+    assert_one_line_error(result, "the MLflow", f"at {uri}", message, "unset it to use zoo's own store")

@@ -99,6 +99,7 @@ def benchmark(
     report: Callable[[str], None] = lambda line: None,
     rounds: int = 5,
     cuda_graph: bool = False,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     import torch
 
@@ -107,10 +108,10 @@ def benchmark(
         export = read_export(folder)
     else:
         report(f"exporting {target} (onnx: fp32, optimized, int8) to benchmark it")
-        export = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8"}, catalog, plugins, report)
+        export = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8", "allow_pickle": allow_pickle}, catalog, plugins, report)
     if len(export.report.graphs) > 1:
         raise RecipeError(f"{export.path} holds several graphs ({', '.join(export.report.graphs)}); zoo bench times single-graph exports", "benchmark a classifier's export")
-    model = resolve(export.source, catalog, plugins, report=report)
+    model = resolve(export.source, catalog, plugins, allow_pickle, report=report)  # PyTorch's side loads the source again
     _, adapter = plugins.task_adapter(export.domain, export.task, export.source)
     network, processor, _ = adapter.load_trained(model.path)
     network.eval()

@@ -377,9 +377,11 @@ def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[st
     return train_run(prepared, scratch=run.data.tags.get("zoo.init") == "scratch", resume_run_id=run_id, parent=run.data.tags.get("zoo.baseline_of"))
 
 
-def evaluate(ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: Plugins, batch_size: int = 32, domain: str | None = None) -> dict[str, Any]:
+def evaluate(
+    ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: Plugins, batch_size: int = 32, domain: str | None = None, allow_pickle: bool = False
+) -> dict[str, Any]:
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
-    model = resolve(ref, catalog, plugins)
+    model = resolve(ref, catalog, plugins, allow_pickle)
     _, adapter = plugins.task_adapter(domain or model.domain, (model.info or {}).get("task"), ref)
     dataset = adapter.read(data, columns)  # bad data fails before the model loads
     network, processor, labels = adapter.load_trained(model.path)

@@ -44,13 +44,14 @@ def predict(
     top: int = 1,
     labels: list[str] | None = None,
     catalog: Catalog | None = None,
+    allow_pickle: bool = False,
 ) -> tuple[list[dict[str, Any]], str]:
     """Predict with an export on its exporter's runtime, or (zero-shot models) with a REF in PyTorch."""
     export_dir = Path(target)
     if not inputs:
         raise DataError("nothing to predict", "give inputs as arguments or with --file")
     if not (export_dir / EXPORT_INFO).is_file():
-        return _predict_model(target, inputs, labels or [], top, plugins, catalog)
+        return _predict_model(target, inputs, labels or [], top, plugins, catalog, allow_pickle)
     export = read_export(export_dir)
     _, adapter = plugins.task_adapter(export.domain, export.task, target)
     runtime = open_runtime(export, plugins, provider, variant)
@@ -87,14 +88,14 @@ def ranked(probabilities: Any, names: list[str], top: int) -> dict[str, Any]:
     }
 
 
-def _predict_model(ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None) -> tuple[list[dict[str, Any]], str]:
+def _predict_model(ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None, allow_pickle: bool) -> tuple[list[dict[str, Any]], str]:
     """Zero-shot models answer straight from a REF; classifiers are served from their export."""
     from zoo_core.refs import resolve
 
     not_export = RefError(f"{ref} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF and predict with the export folder")
     if catalog is None:
         raise not_export
-    model = resolve(ref, catalog, plugins)
+    model = resolve(ref, catalog, plugins, allow_pickle)
     domain = plugins.domains().get(model.domain or "")
     adapter = domain.adapter(domain.tasks[0]) if domain and domain.adapter else None
     if not hasattr(adapter, "predict_model"):

@@ -71,6 +71,7 @@ def register(app: typer.Typer, context: Context) -> None:
         variant: Annotated[Optional[str], typer.Option(help="A variant of the export: fp32, optimized, int8, fp16 for ONNX (default: the fastest for the provider).")] = None,
         top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
         labels: Annotated[Optional[str], typer.Option(help="Zero-shot models: candidate labels, comma-separated.")] = None,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (zero-shot models predicted from a REF).")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Run an export on its format's runtime (the best provider present) and print each input's label and score."""
@@ -78,7 +79,7 @@ def register(app: typer.Typer, context: Context) -> None:
 
         candidates = None if labels is None else [label.strip() for label in labels.split(",")]
         with contextlib.redirect_stdout(sys.stderr):
-            results, used = run_predict(target, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog)
+            results, used = run_predict(target, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog, allow_pickle)
         if as_json:
             print(json.dumps(results, indent=2))
             return
@@ -100,6 +101,7 @@ def register(app: typer.Typer, context: Context) -> None:
         rounds: Annotated[int, typer.Option(help="Rounds; engines are interleaved in each, and the median of round medians is reported.")] = 5,
         threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and the runtime (default: all).")] = None,
         cuda_graph: Annotated[bool, typer.Option(help="On CUDA, also time each variant replayed as a CUDA graph (fixed shapes).")] = False,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (PyTorch's side loads the export's source).")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """PyTorch against every variant of an export, side by side: latency (median, min-max), throughput, ratio."""
@@ -115,7 +117,7 @@ def register(app: typer.Typer, context: Context) -> None:
         except ValueError:
             raise typer.BadParameter(f"'{batch}' is not a list of batch sizes like 1,32", param_hint="--batch") from None
         with contextlib.redirect_stdout(sys.stderr):
-            result = benchmark(model, sizes, length, runs, threads, context.catalog, context.plugins, _report, rounds=rounds, cuda_graph=cuda_graph)
+            result = benchmark(model, sizes, length, runs, threads, context.catalog, context.plugins, _report, rounds=rounds, cuda_graph=cuda_graph, allow_pickle=allow_pickle)
         if as_json:
             print(json.dumps(result, indent=2))
             return

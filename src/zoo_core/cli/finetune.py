@@ -102,13 +102,14 @@ def register(app: typer.Typer, context: Context) -> None:
         text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Accuracy and macro-F1 of a classifier, or retrieval recall@1/5/10 of an image-text model, on held-out data."""
         from zoo_core.finetune import evaluate as run_eval
         from zoo_core.types import Columns
 
-        result = run_eval(model, data, Columns(text_col, text_pair_col, label_col), context.catalog, context.plugins, domain=domain)
+        result = run_eval(model, data, Columns(text_col, text_pair_col, label_col), context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle)
         if as_json:
             print(json.dumps(result))
             return
