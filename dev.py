@@ -36,7 +36,7 @@ MAIN_JOB = [
     ["zoo", "list", "--local"],
     ["python", str(ROOT / "bench" / "sentiment_data.py"), str(SENTIMENT), "--train", "1000"],
     ["zoo", "finetune", "all-MiniLM-L6-v2", "--data", str(SENTIMENT / "train.csv"), "--val", str(SENTIMENT / "val.csv"),
-     "--method", "lora", "--rank", "16", "--epochs", "1", "--lr", "3e-3", "--batch-size", "16", "--max-length", "64",
+     "--method", "lora", "--epochs", "1", "--max-length", "64",
      "--register", "sentiment-lora"],
     ["zoo", "models"],
     ["zoo", "export", "models:/sentiment-lora/latest", "--optimize", "--quantize", "int8", "--data", str(SENTIMENT / "test.csv"), "--out", str(EXPORT)],

@@ -122,27 +122,37 @@ def test_recipe_file_with_flags_overriding_it(data: dict[str, Path], tmp_path: P
     assert "method: full" in text and "epochs: 1" in text
 
 
-def test_a_failing_run_ends_failed(data: dict[str, Path]) -> None:
-    result = zoo("finetune", "tiny-bert", "--data", str(data["train"]), "--method", "lora", "--target-modules", "nonexistent", check=False)
-    assert_error_line(result, "LoRA cannot adapt this model", "--target-modules")
-    runs = json.loads(zoo("runs", "--json", "--limit", "1").stdout)
-    assert runs[0]["status"] == "FAILED"
+def test_ctrl_c_ends_the_run_failed(data: dict[str, Path]) -> None:
+    args = ["finetune", "tiny-bert", "--data", str(data["train"]), "--epochs", "50", "--patience", "50", *FAST]
+    process = subprocess.Popen([str(ZOO), *args], env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    runs = Path(os.environ["ZOO_HOME"]) / "runs"
+    known = set(runs.iterdir()) if runs.exists() else set()
+    deadline, started = time.monotonic() + 120, None
+    while time.monotonic() < deadline and started is None:
+        new = [path for path in runs.glob("*/checkpoints/checkpoint-*") if path.parents[1] not in known]
+        started = new[0].parents[1].name if new else None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert started is not None and process.returncode != 0, stderr
+    assert mlflow_client().get_run(started).info.status == "FAILED"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--data", "missing.csv"], "data file missing.csv does not exist"),
+        (["--data", "{folder}/train.csv", "--method", "lora", "--target-modules", "nonexistent"], "LoRA cannot adapt this model"),
         (["--data", "{folder}/wrong-columns.csv"], "cannot tell which column holds the label; its columns are review, stars"),
         (["--data", "{folder}/train.csv", "--label-col", "grade"], "has no label column 'grade'; its columns are text, label"),
         (["--data", "{folder}/one-class.csv"], "has a single class ('positive')"),
         (["--data", "{folder}/empty.csv"], "empty.csv is empty"),
         (["--data", "{folder}/train.csv", "--method", "dance"], "unknown method 'dance'; methods are freeze, full, lora"),
         (["--data", "{folder}/train.csv", "--val", "{folder}/new-label.csv"], "validation labels never seen in training: neutral"),
-        (["--data", "{folder}/one-row.csv"], "one-row.csv has 1 row; holding out validation rows needs at least 4; add rows (a few per label at the very least), or pass --val FILE"),
-        (["--data", "{folder}/train.csv", "--register", "../x"], "'../x' cannot be a registered model name; use letters, digits"),
+        (["--data", "{folder}/one-row.csv"], "one-row.csv has 1 usable row; holding out validation rows needs at least 4; add rows (a few per label at the very least), or pass --val FILE"),
+        (["--data", "{folder}/train.csv", "--register", "../x"], "'../x' cannot be a registered model name: names use ASCII letters, digits"),
     ],
-    ids=["missing-file", "missing-column", "wrong-column-flag", "single-class", "empty-file", "unknown-method", "unseen-val-label", "one-row", "register-name"],
+    ids=["missing-file", "lora-targets", "missing-column", "wrong-column-flag", "single-class", "empty-file", "unknown-method", "unseen-val-label", "one-row", "register-name"],
 )
 def test_bad_training_input_is_one_line_and_starts_no_run(data: dict[str, Path], args: list[str], message: str) -> None:
     folder = data["folder"]

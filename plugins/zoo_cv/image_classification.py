@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo_core import CARD_COPY, Columns, ExportSpec, RecipeError
+from zoo_core import CARD_COPY, Columns, ExportSpec, RecipeError, trust_remote_code
 from zoo_cv.images import ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform
 
 
@@ -35,10 +35,10 @@ def build_model(model_dir: Path, labels: list[str] | None, scratch: bool) -> Any
     fields = _label_fields(labels) if labels else {}
     auto = transformers.AutoModelForImageClassification
     if (model_dir / "config.json").is_file():
-        config = transformers.AutoConfig.from_pretrained(model_dir, **fields)
+        config = transformers.AutoConfig.from_pretrained(model_dir, **fields, trust_remote_code=trust_remote_code())
         if scratch:
             return auto.from_config(config)
-        return auto.from_pretrained(model_dir, config=config, ignore_mismatched_sizes=bool(labels))
+        return auto.from_pretrained(model_dir, config=config, ignore_mismatched_sizes=bool(labels), trust_remote_code=trust_remote_code())
     return _from_card(model_dir, labels, scratch)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import CARD_COPY, DataError, pick_column
+from zoo_core import CARD_COPY, DataError, pick_column, read_problem, shown_path, warn_dropped
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 PATH_COLUMNS = ("image", "path", "file", "filename", "filepath", "image_path")
@@ -137,7 +137,7 @@ def image_rows(path: Path, path_column: str | None, label_column: str | None) ->
     if path.is_dir():
         return _folder_rows(path)
     if not path.is_file():
-        raise DataError(f"data {path} does not exist", "give a folder with one sub-folder per class, or a CSV of path,label")
+        raise DataError(f"data {shown_path(path)} does not exist", "give a folder with one sub-folder per class, or a CSV of path,label")
     if path.suffix.lower() not in (".csv", ".tsv"):
         raise DataError(f"{path.name}: image data is a folder of class folders or a CSV", "write a CSV with columns path,label")
     return _csv_rows(path, path_column, label_column)
@@ -163,13 +163,18 @@ def _csv_rows(path: Path, path_column: str | None, label_column: str | None) -> 
 def csv_pairs(path: Path, first: str | None, first_kind: tuple[str, tuple[str, ...]], second: str | None, second_kind: tuple[str, tuple[str, ...]]) -> list[tuple[str, str]]:
     """(absolute image path, value) rows of a CSV whose first picked column holds image paths."""
     if not path.is_file():
-        raise DataError(f"data {path} does not exist", "give a CSV with an image path column")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        present = reader.fieldnames or []
-        image = pick_column(first_kind[0], first, first_kind[1], present, path, FLAGS)
-        value = pick_column(second_kind[0], second, second_kind[1], present, path, FLAGS)
-        rows = [(row[image], row[value]) for row in reader if (row.get(image) or "").strip() and (row.get(value) or "").strip()]
+        raise DataError(f"data {shown_path(path)} does not exist", "give a CSV with an image path column")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            present = reader.fieldnames or []
+            image = pick_column(first_kind[0], first, first_kind[1], present, path, FLAGS)
+            value = pick_column(second_kind[0], second, second_kind[1], present, path, FLAGS)
+            every = [(row.get(image) or "", row.get(value) or "") for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path.name} could not be read: {read_problem(path, exc)}", "fix that line, or save the file as UTF-8 CSV") from None
+    rows = [(image_path, other) for image_path, other in every if image_path.strip() and other.strip()]
+    warn_dropped(path, len(every) - len(rows), len(every), f"an empty {first_kind[0]} or {second_kind[0]}")
     if not rows:
         raise DataError(f"{path.name} has no rows with both an image path and a {second_kind[0]}", "fill in the empty cells")
     resolved = []

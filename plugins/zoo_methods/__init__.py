@@ -23,16 +23,16 @@ def _lora(model, options):
 
 @hookimpl
 def zoo_methods():
-    yield Method(name="full", summary="Fine-tune every weight", prepare=_full, defaults={"lr": 5e-5})
+    yield Method(name="full", summary="Fine-tune every weight", prepare=_full, defaults={"lr": 5e-5, "head_lr": 3e-3})
     yield Method(
         name="freeze",
         summary="Freeze the backbone and train the new head (a linear probe); unfreeze_last N also trains the top N layers",
         prepare=_freeze,
-        defaults={"lr": 1e-3},
+        defaults={"lr": 3e-3},
     )
     yield Method(
         name="lora",
         summary="Low-rank adapters (PEFT) on the attention projections plus the new head; rank, alpha, target_modules",
         prepare=_lora,
-        defaults={"lr": 5e-4},
+        defaults={"lr": 1e-3, "head_lr": 3e-3},
     )

@@ -6,26 +6,12 @@ from typing import Any
 
 import torch
 
-from zoo_core import RecipeError
+from zoo_core import RecipeError, head_names
 
 # PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
 PEFT_TASK_TYPES = {"text-classification": "SEQ_CLS"}
 # Attention projections by their usual names, for models PEFT has no default for (ViT, CLIP, timm).
 LORA_CANDIDATES = (("q_proj", "v_proj"), ("query", "value"), ("qkv",))
-
-
-def head_names(model: torch.nn.Module) -> set[str]:
-    """Parameter names of the task head: what is not part of the pretrained backbone."""
-    if hasattr(model, "visual_projection") and hasattr(model, "text_projection"):  # CLIP-style: the projections (LiT)
-        return {name for name, _ in model.named_parameters() if name.split(".")[0] in ("visual_projection", "text_projection", "logit_scale")}
-    timm_model = getattr(model, "timm_model", model)  # transformers' TimmWrapper keeps timm's head inside
-    if hasattr(timm_model, "get_classifier"):
-        ids = {id(parameter) for parameter in timm_model.get_classifier().parameters()}
-        return {name for name, parameter in model.named_parameters() if id(parameter) in ids}
-    prefix = getattr(model, "base_model_prefix", None)
-    if prefix and hasattr(model, prefix):  # Hugging Face: the backbone lives under model.<prefix>
-        return {name for name, _ in model.named_parameters() if not name.startswith(prefix + ".")}
-    raise RecipeError(f"cannot tell the head of a {type(model).__name__} from its backbone", "use --method full")
 
 
 def layer_stack(model: torch.nn.Module) -> torch.nn.ModuleList:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo_core import Columns, DataError, ExportSpec, pick_column
+from zoo_core import Columns, DataError, ExportSpec, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "premise", "question", "snippet")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
 LABEL_COLUMNS = ("label", "labels", "category", "class", "sentiment", "target", "y")
+EMPTY = ("", "nan", "NaN", "None", "null")  # what pandas and JSON leave in a cell with no value
 BUILDERS = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {}), ".parquet": ("parquet", {})}
 
 
@@ -31,6 +32,15 @@ def _transformers():
     return transformers
 
 
+def _classifier(model_dir: Path, config: Any) -> Any:
+    """What builds the classifier: mean pooling where the model was trained for it, else the architecture's own head."""
+    from zoo_nlp import pooling
+
+    if pooling.pooling(model_dir) == pooling.MEAN:
+        return pooling.classifier_class(config)
+    return _transformers().AutoModelForSequenceClassification
+
+
 class TextClassification:
     """The `TaskAdapter` for text-classification."""
 
@@ -40,7 +50,7 @@ class TextClassification:
         import datasets
 
         if not path.is_file():
-            raise DataError(f"data file {path} does not exist", "give a CSV, TSV, JSONL or parquet file")
+            raise DataError(f"data file {shown_path(path)} does not exist", "give a CSV, TSV, JSONL or parquet file")
         if path.suffix.lower() not in BUILDERS:
             raise DataError(f"{path.name}: zoo reads {', '.join(BUILDERS)} files", "convert it to CSV or JSONL")
         if path.stat().st_size == 0:
@@ -49,14 +59,16 @@ class TextClassification:
         datasets.disable_progress_bars()
         try:
             dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
-        except Exception as exc:  # datasets wraps parser errors in several types
-            raise DataError(f"{path.name} could not be read: {str(exc).splitlines()[0][:200]}", "check that it is well-formed") from None
+        except Exception as exc:  # datasets wraps parser errors in several types and hides the cause
+            raise DataError(f"{path.name} could not be read: {read_problem(path, exc)}", "fix that line, or save the file as UTF-8 CSV or JSON Lines") from None
         present = list(dataset.column_names)
         text = _pick("text", columns.text, TEXT_COLUMNS, present, path)
         pair = _pick("text pair", columns.text_pair, PAIR_COLUMNS, present, path, required=False)
         label = _pick("label", columns.label, LABEL_COLUMNS, present, path)
         keep = [name for name in (text, pair, label) if name]
-        dataset = dataset.select_columns(keep).filter(lambda row: all(row[name] is not None and str(row[name]).strip() != "" for name in keep))
+        total = len(dataset)
+        dataset = dataset.select_columns(keep).filter(lambda row: all(row[name] is not None and str(row[name]).strip() not in EMPTY for name in keep))
+        warn_dropped(path, total - len(dataset), total, f"an empty or NaN {' or '.join(keep)}")
         if len(dataset) == 0:
             raise DataError(f"{path.name} has no rows with both a text and a label", "fill in the empty cells")
         renames = {text: "text", label: "label", **({pair: "text_pair"} if pair else {})}
@@ -66,12 +78,13 @@ class TextClassification:
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         transformers = _transformers()
         label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-        classifier = transformers.AutoModelForSequenceClassification
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        config = transformers.AutoConfig.from_pretrained(model_dir, **label_ids, trust_remote_code=trust_remote_code())
+        classifier = _classifier(model_dir, config)
         if scratch:
-            model = classifier.from_config(transformers.AutoConfig.from_pretrained(model_dir, **label_ids))
+            model = classifier.from_config(config) if hasattr(classifier, "from_config") else classifier(config)
         else:
-            model = classifier.from_pretrained(model_dir, **label_ids, ignore_mismatched_sizes=True)
+            model = classifier.from_pretrained(model_dir, config=config, ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code())
         if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
             tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
@@ -79,8 +92,9 @@ class TextClassification:
 
     def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
         transformers = _transformers()
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        model = _classifier(model_dir, config).from_pretrained(model_dir, config=config, trust_remote_code=trust_remote_code())
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         return model, tokenizer, labels
 

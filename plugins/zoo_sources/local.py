@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from zoo_core import IntegrityError, SourceError
 
-SKIPPED = shutil.ignore_patterns(".git", "__pycache__", ".ipynb_checkpoints")
+SKIPPED = {".git", "__pycache__", ".ipynb_checkpoints"}
 
 
 def local_path(uri: str) -> Path:
@@ -43,7 +43,11 @@ def fetch(uri: str, dest: Path, revision: str | None) -> str | None:
             link, target = escaping[0]
             more = f" (and {len(escaping) - 1} more)" if len(escaping) > 1 else ""
             raise IntegrityError(f"refused {link.relative_to(source)}: a symlink to {target}, outside {source}{more}", "copy the files the link points to into the folder, or remove the link")
-        shutil.copytree(source, dest, ignore=SKIPPED, dirs_exist_ok=True)
+        for path in sorted(source.rglob("*")):  # file by file, so the first failure (a full disk) stops the copy as itself
+            relative = path.relative_to(source)
+            if path.is_file() and not SKIPPED.intersection(relative.parts):
+                (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest / relative)
     elif source.is_file():
         shutil.copy2(source, dest / source.name)
     else:

@@ -10,8 +10,10 @@ __version__ = "0.1.0"  # first: the modules below read it
 import pluggy  # noqa: E402
 
 from zoo_core.catalog import builtin_folder
-from zoo_core.data import pick_column
-from zoo_core.errors import DataError, IntegrityError, PluginError, RecipeError, SourceError, ZooError
+from zoo_core.data import DataWarning, pick_column, read_problem, warn_dropped
+from zoo_core.errors import DataError, IntegrityError, PluginError, RecipeError, SourceError, ZooError, shown_path
+from zoo_core.heads import head_names
+from zoo_core.settings import trust_remote_code
 from zoo_core.store import CARD_COPY, safe_relative
 from zoo_core.types import (
     Columns,
@@ -32,6 +34,7 @@ __all__ = [
     "CARD_COPY",
     "Columns",
     "DataError",
+    "DataWarning",
     "Domain",
     "ExportReport",
     "ExportSpec",
@@ -48,7 +51,12 @@ __all__ = [
     "ZooError",
     "__version__",
     "builtin_folder",
+    "head_names",
     "hookimpl",
     "pick_column",
+    "read_problem",
     "safe_relative",
+    "shown_path",
+    "trust_remote_code",
+    "warn_dropped",
 ]

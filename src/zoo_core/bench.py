@@ -25,6 +25,7 @@ from zoo_core.errors import RecipeError, ZooError
 from zoo_core.export import EXPORT_INFO, Export, export_model, open_runtime, read_export
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve
+from zoo_core.store import refused_pickle
 
 Engine = Callable[[], Any]
 
@@ -113,7 +114,8 @@ def benchmark(
         raise RecipeError(f"{export.path} holds several graphs ({', '.join(export.report.graphs)}); zoo bench times single-graph exports", "benchmark a classifier's export")
     model = resolve(export.source, catalog, plugins, allow_pickle, report=report)  # PyTorch's side loads the source again
     _, adapter = plugins.task_adapter(export.domain, export.task, export.source)
-    network, processor, _ = adapter.load_trained(model.path)
+    with refused_pickle(model.name):
+        network, processor, _ = adapter.load_trained(model.path)
     network.eval()
     spec = adapter.export_spec(network, processor)
     threads = threads or os.cpu_count() or 1

@@ -15,11 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from zoo_core.errors import CardError, shown_path
+from zoo_core.names import RULE, valid_name
 
 # libyaml is about 10x faster than the pure-Python parser.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class _Strict(BaseModel):
@@ -64,12 +64,13 @@ class Preprocessing(_Strict):
     crop_pct: float | None = Field(None, gt=0, le=1)
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    pooling: Literal["cls", "mean"] | None = Field(None, description="how a classifier pools token states; mean for sentence-embedding models")
 
 
 class Card(_Strict):
     """One pretrained model: what it is, where its weights live, how to feed it."""
 
-    id: str = Field(pattern=NAME_PATTERN)
+    id: str
     domain: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     tasks: list[str] = Field(min_length=1)
     architecture: str
@@ -81,6 +82,13 @@ class Card(_Strict):
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     paper: Paper
     summary: str
+
+    @field_validator("id")
+    @classmethod
+    def _follows_the_name_rule(cls, name: str) -> str:
+        if not valid_name(name):
+            raise ValueError(f"'{name}' breaks the name rule: {RULE}")
+        return name
 
 
 def load_card(path: Path) -> Card:

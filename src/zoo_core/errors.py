@@ -69,6 +69,22 @@ class PickleRefusedError(ZooError):
     """Loading pickle weights without `--allow-pickle`."""
 
 
+class RemoteCodeRefusedError(ZooError):
+    """A checkpoint that needs its own Python code, without `--trust-remote-code`."""
+
+
+class DiskFullError(ZooError):
+    """The disk filled up while zoo wrote; what was half-written is gone."""
+
+
+class HomeNotWritableError(ZooError):
+    """A folder zoo must write to (ZOO_HOME, an export folder) that it cannot write."""
+
+
+class NameRuleError(ZooError):
+    """A name that breaks the naming rule (`zoo_core.names`)."""
+
+
 class DataError(ZooError):
     """A data file that cannot be used for the task as it stands."""
 

@@ -18,10 +18,11 @@ from typing import Any
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
+from zoo_core.disk import disk_full, ensure_writable, out_of_space
 from zoo_core.errors import PluginError, RecipeError, RefError, ZooError
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve
-from zoo_core.store import replace_folder
+from zoo_core.store import folder_size, refused_pickle, replace_folder
 from zoo_core.types import Columns, ExportReport, Runtime, TaskAdapter
 
 EXPORT_INFO = "zoo-export.json"
@@ -94,7 +95,8 @@ class CheckedRuntime:
 def plugin_errors(blame: str, step: str) -> Iterator[None]:
     """A plugin's own ZooErrors pass through; anything else is a bug in it, named as such."""
     try:
-        yield
+        with refused_pickle("the model"):
+            yield
     except ZooError:
         raise
     except Exception as exc:
@@ -119,6 +121,7 @@ def export_model(
         raise RecipeError("--data checks a classifier's accuracy; this model is not a classifier", "evaluate it with zoo eval REF --data FILE")
     target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    ensure_writable(target.parent)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -147,8 +150,10 @@ def export_model(
         }
         (staging / EXPORT_INFO).write_text(json.dumps(info, indent=2))
         replace_folder(staging, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if out_of_space(exc):  # an exporter's own wrapping of it (an opset complaint, say) would hide the cause
+            raise disk_full(target.parent, 2 * folder_size(model.path)) from None
         raise
     export = replace(export, path=target)
     _log_to_mlflow(export, exporter.log_model)

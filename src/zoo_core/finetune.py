@@ -13,6 +13,7 @@ import json
 import platform
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +23,21 @@ import yaml
 
 from zoo_core import settings, tracking
 from zoo_core.catalog import Catalog
+from zoo_core.data import DataWarning
+from zoo_core.disk import ensure_writable
 from zoo_core.errors import DataError, RecipeError
+from zoo_core.heads import head_modules, in_head
+from zoo_core.names import check_name
 from zoo_core.plugins import Plugins
 from zoo_core.recipe import Recipe
 from zoo_core.refs import MODEL_INFO, ResolvedModel, resolve
+from zoo_core.store import refused_pickle
 from zoo_core.types import Columns, Method, TaskAdapter
 
 
-REGISTERED_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*")  # no separators, no '..'
 MIN_ROWS_TO_SPLIT = 4  # at least one validation row and a few to train on
+MIN_ROWS_PER_CLASS = 2  # one to train on and one to validate with
+WARMUP = 0.1  # a tenth of the steps warming up, then linear decay: stable in runs of a few dozen steps
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Prepared:
     labels: list[str]
     fingerprint: str
     lr: float
+    head_lr: float
 
 
 @dataclass
@@ -81,8 +89,9 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         raise RecipeError("no model to fine-tune", "give a REF: zoo finetune bert-base-uncased --data train.csv")
     if recipe.data is None:
         raise RecipeError("no training data", "pass --data FILE (CSV, TSV, JSONL or parquet)")
-    if recipe.register_as is not None and not REGISTERED_NAME.fullmatch(recipe.register_as):
-        raise RecipeError(f"'{recipe.register_as}' cannot be a registered model name", "use letters, digits, '-', '_' and '.', starting with a letter or digit, e.g. --register sentiment-lora")
+    ensure_writable(settings.zoo_home())  # checkpoints and the model land there: fail before any work
+    if recipe.register_as is not None:
+        check_name(recipe.register_as, "a registered model name", "--register sentiment-lora")
     method = plugins.lookup("method", recipe.method)
     if recipe.domain is not None:
         plugins.lookup("domain", recipe.domain)
@@ -92,20 +101,58 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     if task not in plugins.domains()[domain_name].tasks:
         raise RecipeError(f"the {domain_name} domain has no task '{task}'", f"tasks are {', '.join(plugins.domains()[domain_name].tasks)}")
     columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col)
-    data = adapter.read(recipe.data, columns)
+    data = read_data(adapter, recipe.data, columns, report)
     if recipe.val is not None:
-        train, val = data, adapter.read(recipe.val, columns)
+        train, val = data, read_data(adapter, recipe.val, columns, report)
     elif len(data) < MIN_ROWS_TO_SPLIT:
         raise DataError(
-            f"{recipe.data.name} has {len(data)} row{'s' * (len(data) != 1)}; holding out validation rows needs at least {MIN_ROWS_TO_SPLIT}",
+            f"{recipe.data.name} has {len(data)} usable row{'s' * (len(data) != 1)}; holding out validation rows needs at least {MIN_ROWS_TO_SPLIT}",
             "add rows (a few per label at the very least), or pass --val FILE with validation rows",
         )
+    elif adapter.labelled:
+        train, val = stratified_split(data, recipe.val_split, recipe.seed, recipe.data)
     else:
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
     labels = check_labels(train, val, recipe.data) if adapter.labelled else []
     lr = recipe.lr or float(method.defaults.get("lr", 5e-5))
-    return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr)
+    head_lr = recipe.head_lr or float(method.defaults.get("head_lr", lr))
+    return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr, head_lr)
+
+
+def read_data(adapter: TaskAdapter, path: Path, columns: Columns, report: Callable[[str], None]) -> Any:
+    """The adapter's reading of a data file; rows it leaves out are reported, not hidden."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        data = adapter.read(path, columns)
+    for warning in caught:
+        if issubclass(warning.category, DataWarning):
+            report(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return data
+
+
+def stratified_split(data: Any, fraction: float, seed: int, path: Path) -> tuple[Any, Any]:
+    """Hold out `fraction` of each class (one row at least), so validation sees every class."""
+    import numpy as np
+
+    by_class: dict[str, list[int]] = {}
+    for index, label in enumerate(data["label"]):
+        by_class.setdefault(label, []).append(index)
+    scarce = sorted((len(rows), label) for label, rows in by_class.items() if len(rows) < MIN_ROWS_PER_CLASS)
+    if scarce:
+        count, label = scarce[0]
+        raise DataError(
+            f"{path.name}: class '{label}' has {count} usable row{'s' * (count != 1)}; training and validating need at least {MIN_ROWS_PER_CLASS} of each class",
+            "add rows of that class, or pass --val FILE with validation rows",
+        )
+    rng = np.random.default_rng(seed)
+    held: list[int] = []
+    for rows in by_class.values():
+        held.extend(rng.permutation(rows)[: max(1, round(len(rows) * fraction))].tolist())
+    chosen = set(held)
+    return data.select([index for index in range(len(data)) if index not in chosen]), data.select(sorted(held))
 
 
 def check_labels(train: Any, val: Any, data: Path) -> list[str]:
@@ -155,6 +202,13 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
         **({"zoo.baseline_of": parent} if parent else {}),
     }
     started = time.perf_counter()
+    transformers.set_seed(recipe.seed)
+    with refused_pickle(prepared.base.name):  # a model that cannot load fails before any run exists
+        model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
+    heads = head_modules(model)
+    model = prepared.method.prepare(model, {**recipe.method_options(), "task": prepared.task})
+    trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    total = sum(parameter.numel() for parameter in model.parameters())
     with tracking.run(run_id=resume_run_id, name=None if resume_run_id else f"{prepared.base.name}-{recipe.method}-{init}", tags=None if resume_run_id else tags) as run:
         run_id = run.info.run_id
         folder = run_dir(run_id)
@@ -168,6 +222,7 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
                     "task": prepared.task,
                     "epochs": recipe.epochs,
                     "lr": prepared.lr,
+                    "head_lr": prepared.head_lr,
                     "batch_size": recipe.batch_size,
                     "max_length": recipe.max_length,
                     "seed": recipe.seed,
@@ -180,13 +235,8 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
                 }
             )
             mlflow.log_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "recipe.yaml")
-        transformers.set_seed(recipe.seed)
-        model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
-        model = prepared.method.prepare(model, {**recipe.method_options(), "task": prepared.task})
-        trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
-        total = sum(parameter.numel() for parameter in model.parameters())
         mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total})
-        trainer = _trainer(prepared, model, processor, folder / "checkpoints")
+        trainer = _trainer(prepared, model, processor, folder / "checkpoints", _optimizer(model, heads, prepared))
         trainer.train(resume_from_checkpoint=str(last_checkpoint(folder / "checkpoints")) if resume_run_id else None)
         prediction = trainer.predict(trainer.eval_dataset)
         metrics = {key.removeprefix("test_"): float(value) for key, value in prediction.metrics.items() if key.removeprefix("test_") in ("accuracy", "macro_f1", "loss")}
@@ -205,7 +255,18 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
     return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, model_dir, registered)
 
 
-def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) -> Any:
+def _optimizer(model: Any, heads: set[str], prepared: Prepared) -> Any:
+    """AdamW with the new head in a group of its own at the head's learning rate."""
+    import torch
+
+    trainable = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
+    head = [parameter for name, parameter in trainable if in_head(name, heads)]
+    rest = [parameter for name, parameter in trainable if not in_head(name, heads)]
+    groups = [{"params": params, "lr": lr} for params, lr in ((rest, prepared.lr), (head, prepared.head_lr)) if params]
+    return torch.optim.AdamW(groups, weight_decay=0.0)
+
+
+def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, optimizer: Any) -> Any:
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
@@ -217,6 +278,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         output_dir=str(checkpoints),
         num_train_epochs=recipe.epochs,
         learning_rate=prepared.lr,
+        warmup_steps=WARMUP,
         per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=max(recipe.batch_size, 32),
         eval_strategy="epoch",
@@ -244,6 +306,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path) 
         eval_dataset=encode(prepared.val, processor, prepared.labels, recipe.max_length),
         data_collator=prepared.adapter.collator(processor),
         compute_metrics=classification_metrics if prepared.adapter.labelled else None,
+        optimizers=(optimizer, None),  # the Trainer adds its linear schedule, applied to each group's own rate
         callbacks=[EarlyStoppingCallback(early_stopping_patience=recipe.patience), _epoch_metrics()],
     )
     return progress.install(trainer)  # one bar and one line per epoch, not the Trainer's raw log dicts
@@ -378,13 +441,22 @@ def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[st
 
 
 def evaluate(
-    ref: str, data: Path, columns: Columns, catalog: Catalog, plugins: Plugins, batch_size: int = 32, domain: str | None = None, allow_pickle: bool = False
+    ref: str,
+    data: Path,
+    columns: Columns,
+    catalog: Catalog,
+    plugins: Plugins,
+    batch_size: int = 32,
+    domain: str | None = None,
+    allow_pickle: bool = False,
+    report: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
     model = resolve(ref, catalog, plugins, allow_pickle)
     _, adapter = plugins.task_adapter(domain or model.domain, (model.info or {}).get("task"), ref)
-    dataset = adapter.read(data, columns)  # bad data fails before the model loads
-    network, processor, labels = adapter.load_trained(model.path)
+    dataset = read_data(adapter, data, columns, report)  # bad data fails before the model loads
+    with refused_pickle(model.name):
+        network, processor, labels = adapter.load_trained(model.path)
     if not adapter.labelled:
         return {"model": ref, "data": str(data), "examples": len(dataset), **adapter.evaluate(network, processor, dataset, labels)}
     unseen = sorted(set(dataset["label"]) - set(labels))

@@ -20,7 +20,9 @@ from zoo_core import settings
 from zoo_core.catalog import Catalog
 from zoo_core.errors import IntegrityError, NotInStoreError, PullError, ZooError
 from zoo_core.plugins import Plugins
-from zoo_core.store import CARD_COPY, Manifest, Store, build_manifest, check_name
+from zoo_core.disk import disk_full, ensure_writable, out_of_space
+from zoo_core.names import check_name
+from zoo_core.store import CARD_COPY, Manifest, Store, build_manifest, folder_size
 
 URI = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 
@@ -60,19 +62,19 @@ def plan_pull(target: str, catalog: Catalog, name: str | None = None) -> PullPla
             uri = target
         stem = uri.split("://", 1)[1].split("@")[0].split("==")[0].rstrip("/").rsplit("/", 1)[-1]
         derived = stem.split(".")[0] if uri.startswith(("http://", "https://")) else stem
-        return PullPlan(name=check_name(name or derived), candidates=[Candidate(uri, None, pins)])
+        return PullPlan(name=check_name(name or derived, example="--name my-model"), candidates=[Candidate(uri, None, pins)])
     path = Path(target).expanduser()
     if target.startswith((".", "/", "~")) and not path.exists():
         raise ZooError(f"{path} does not exist", "give the path of a checkpoint folder or file, or a name from `zoo list`")
     if path.exists():
-        return PullPlan(name=check_name(name or path.resolve().name), candidates=[Candidate(f"file://{path.resolve()}")])
+        return PullPlan(name=check_name(name or path.resolve().name, example="--name my-model"), candidates=[Candidate(f"file://{path.resolve()}")])
     card_name, revision = _split_revision(target)
     card = catalog.get(card_name)
     candidates = [
         Candidate(spec.uri, revision if revision and spec.uri.startswith("hf://") else spec.revision, dict(spec.sha256))
         for spec in card.sources
     ]
-    return PullPlan(check_name(name or card.id), candidates, revision, card.license, card.id, card.model_dump(mode="json"))
+    return PullPlan(check_name(name or card.id, example="--name my-model"), candidates, revision, card.license, card.id, card.model_dump(mode="json"))
 
 
 @dataclass
@@ -127,6 +129,10 @@ def pull(
     from filelock import FileLock
 
     store = store or Store()
+    present = store.manifest(plan.name)
+    if present and not force and plan.requested_revision in (None, present.requested_revision, present.revision):
+        return PullResult(present, False, store.path(plan.name))  # no lock needed: works in a read-only home
+    ensure_writable(store.home)
     store.locks.mkdir(parents=True, exist_ok=True)
     with FileLock(store.locks / f"{plan.name}.lock"):
         present = store.manifest(plan.name)
@@ -142,6 +148,10 @@ def pull(
             try:
                 staged, manifest = _fetch(plan, candidate, plugins, store)
             except Exception as exc:  # any source failing is a reason to try the next one
+                if out_of_space(exc):  # another source would fill the same disk
+                    written = folder_size(store.staging / plan.name) if (store.staging / plan.name).exists() else 0
+                    shutil.rmtree(store.staging / plan.name, ignore_errors=True)
+                    raise disk_full(store.home, max(written, 4 * int((plan.card_fields or {}).get("parameters") or 0))) from None
                 failures.append(f"{candidate.uri}: {_describe(exc)}")
                 if number < len(plan.candidates):
                     report(failures[-1])

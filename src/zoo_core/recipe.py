@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from zoo_core.errors import RecipeError, shown_path
 
@@ -28,6 +28,7 @@ class Recipe(BaseModel):
     method: str = "full"
     epochs: int = Field(3, ge=1)
     lr: float | None = Field(None, gt=0, description="default: the method's")
+    head_lr: float | None = Field(None, gt=0, description="the new head's; default: the method's, or lr where only the head trains")
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(128, ge=8)
     seed: int = 42
@@ -42,6 +43,12 @@ class Recipe(BaseModel):
     baseline: Literal["scratch"] | None = None
     register_as: str | None = Field(None, alias="register", description="registered model name; default <base>-<method>")
     allow_pickle: bool = False
+
+    @field_validator("data", "val")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        """Stored absolute, so `--resume` finds the data from any directory."""
+        return path.expanduser().absolute() if path is not None else None
 
     def method_options(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in METHOD_OPTIONS if getattr(self, name) is not None}

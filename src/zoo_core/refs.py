@@ -16,7 +16,7 @@ from typing import Any
 from zoo_core.catalog import Catalog
 from zoo_core.errors import RefError, UnknownModelError
 from zoo_core.plugins import Plugins
-from zoo_core.store import Store, ensure_loadable
+from zoo_core.store import Store, ensure_folder_loadable, ensure_loadable
 
 MODEL_INFO = "zoo-model.json"
 
@@ -70,9 +70,11 @@ def resolve(
 
         path = tracking.download(ref)
         name = ref.split(":/", 1)[1].strip("/").split("/")[0].split("@")[0]
+        ensure_folder_loadable(path, ref, allow_pickle)
         return _from_folder(ref, path, name, catalog)
     path = Path(ref).expanduser()
     if path.is_dir():
+        ensure_folder_loadable(path, ref, allow_pickle)
         return _from_folder(ref, path.resolve(), path.resolve().name, catalog)
     if ref.startswith((".", "/", "~")):
         raise RefError(f"{ref} does not exist", "give a model folder, a catalog name, models:/NAME/VERSION or runs:/ID/model")
@@ -93,4 +95,5 @@ def resolve(
         report(f"pulling {ref} into the store")
         manifest = pull(plan, plugins, report=lambda line: report(f"skipped {line}")).manifest
     ensure_loadable(manifest, allow_pickle)
+    ensure_folder_loadable(store.path(manifest.name), manifest.name, allow_pickle)
     return _from_folder(ref, store.path(manifest.name), manifest.name, catalog, manifest.revision)

@@ -25,6 +25,20 @@ def selected_plugins() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
+_trusted_code = False
+
+
+def trust_remote_code() -> bool:
+    """Whether the user passed `--trust-remote-code`: checkpoints' own Python code may run."""
+    return _trusted_code
+
+
+def allow_remote_code() -> None:
+    """Called by commands given `--trust-remote-code`; adapters pass it on to `from_pretrained`."""
+    global _trusted_code
+    _trusted_code = True
+
+
 def debug() -> bool:
     """`ZOO_DEBUG=1` shows tracebacks instead of one-line errors."""
     return os.environ.get("ZOO_DEBUG", "") not in ("", "0", "false")

@@ -10,16 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zoo_core import settings
-from zoo_core.errors import IntegrityError, NotInStoreError, PickleRefusedError, ZooError
+from zoo_core.errors import IntegrityError, NotInStoreError, PickleRefusedError, RemoteCodeRefusedError, ZooError
+from zoo_core.names import check_name
 
 MANIFEST = "zoo-manifest.json"
 CARD_COPY = "zoo-card.json"  # the card a model was pulled by, for folders whose files do not say how to build it
+LEFTOVER = re.compile(r"\..+\.(partial|retired)-\d+")  # what replace_folder and exports stage beside their target
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 CHUNK = 1 << 20
 
@@ -67,13 +72,6 @@ def sha256_of(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def check_name(name: str) -> str:
-    """Model names become folder names: no separators, no `..`, nothing hidden."""
-    if not name or name.startswith(".") or any(char in name for char in "/\\\0:") or name != name.strip():
-        raise ZooError(f"'{name}' cannot be a model name", "use letters, digits, '-', '_' and '.', e.g. --name my-bert")
-    return name
 
 
 def safe_relative(name: str) -> str:
@@ -129,7 +127,7 @@ class Store:
         self.locks = self.home / "locks"
 
     def path(self, name: str) -> Path:
-        return self.models / check_name(name)
+        return self.models / check_name(name)  # names become folder names: the rule keeps them inside
 
     def manifest(self, name: str) -> Manifest | None:
         path = self.path(name) / MANIFEST
@@ -182,8 +180,16 @@ class Store:
             return []
         return [(path, folder_size(path)) for path in sorted(self.staging.iterdir())]
 
+    def partial_folders(self) -> list[tuple[Path, int]]:
+        """Hidden folders that interrupted exports and replacements left (`.NAME.partial-PID`), whose process is gone."""
+        found = []
+        for parent in (self.home / "exports", self.models):
+            if parent.is_dir():
+                found += [(path, folder_size(path)) for path in sorted(parent.glob(".*-[0-9]*")) if path.is_dir() and LEFTOVER.fullmatch(path.name) and not _alive(int(path.name.rsplit("-", 1)[1]))]
+        return found
+
     def prune(self) -> int:
-        """Delete interrupted pulls' leftovers, skipping pulls running now; returns the bytes freed."""
+        """Delete what interrupted pulls and exports left, skipping work running now; returns the bytes freed."""
         from filelock import FileLock, Timeout
 
         freed = 0
@@ -194,7 +200,20 @@ class Store:
             except Timeout:
                 continue
             freed += size
+        for path, size in self.partial_folders():
+            shutil.rmtree(path, ignore_errors=True)
+            freed += size
         return freed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def replace_folder(staged: Path, target: Path) -> Path:
@@ -211,6 +230,45 @@ def replace_folder(staged: Path, target: Path) -> Path:
 
 def folder_size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def only_pickle(folder: Path) -> bool:
+    """A folder whose weights are pickle files only (a safetensors copy makes the pickle ones unused)."""
+    names = [path.name for path in folder.rglob("*") if path.is_file()]
+    return any(name.endswith(PICKLE_SUFFIXES) for name in names) and not any(name.endswith(".safetensors") for name in names)
+
+
+def ensure_folder_loadable(folder: Path, name: str, allow_pickle: bool) -> None:
+    """The store's rules for any folder: pickle needs consent, and so does the checkpoint's own code."""
+    if only_pickle(folder) and not allow_pickle:
+        raise PickleRefusedError(f"{name} has only pickle weights, which can run arbitrary code when loaded", "pass --allow-pickle if you trust its source")
+    config = folder / "config.json"
+    if not settings.trust_remote_code() and config.is_file() and "auto_map" in config.read_text():
+        try:
+            auto_map = json.loads(config.read_text()).get("auto_map")
+        except ValueError:
+            auto_map = None
+        if auto_map:
+            raise RemoteCodeRefusedError(
+                f"{name} needs its own Python code to load (auto_map in its config.json), which would run on your machine",
+                "pass --trust-remote-code if you trust its source",
+            )
+
+
+@contextmanager
+def refused_pickle(name: str) -> Iterator[None]:
+    """torch's weights-only loader stopping a pickle becomes one line, not a traceback."""
+    import pickle
+
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "not a plain state dict")
+        raise PickleRefusedError(
+            f"torch's safe loader refused the pickle weights of {name}: {reason[:200]}",
+            "the file holds more than tensors; use safetensors weights, or a checkpoint saved as a plain state dict",
+        ) from None
 
 
 def ensure_loadable(manifest: Manifest, allow_pickle: bool) -> None:

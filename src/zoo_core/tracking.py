@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core import settings
+from zoo_core.disk import ensure_writable
 from zoo_core.errors import RefError, ZooError
 
 EXPERIMENT = "zoo"
@@ -57,7 +58,7 @@ def connect() -> str:
 
     default = uses_default_store()  # before set_tracking_uri, which also sets MLFLOW_TRACKING_URI
     if default:
-        settings.zoo_home().mkdir(parents=True, exist_ok=True)
+        ensure_writable(settings.zoo_home())  # SQLite writes beside its database even to read
     uri = tracking_uri()
     if uri.startswith(("http://", "https://")):
         _check_server(uri)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo_core import settings
 from zoo_core.cli.context import Context
 
 
@@ -30,9 +31,12 @@ def register(app: typer.Typer, context: Context) -> None:
         data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare accuracy of PyTorch and every variant.")] = None,
         accept_drop: Annotated[Optional[float], typer.Option(help="Accuracy points an int8/fp16 variant may lose [1.0].")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
+        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
+        if trust_remote_code:
+            settings.allow_remote_code()
         from rich.console import Console
         from rich.table import Column
 
@@ -72,9 +76,12 @@ def register(app: typer.Typer, context: Context) -> None:
         top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
         labels: Annotated[Optional[str], typer.Option(help="Zero-shot models: candidate labels, comma-separated.")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (zero-shot models predicted from a REF).")] = False,
+        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Run an export on its format's runtime (the best provider present) and print each input's label and score."""
+        if trust_remote_code:
+            settings.allow_remote_code()
         from zoo_core.predict import predict as run_predict, read_inputs
 
         candidates = None if labels is None else [label.strip() for label in labels.split(",")]
@@ -102,9 +109,12 @@ def register(app: typer.Typer, context: Context) -> None:
         threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and the runtime (default: all).")] = None,
         cuda_graph: Annotated[bool, typer.Option(help="On CUDA, also time each variant replayed as a CUDA graph (fixed shapes).")] = False,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (PyTorch's side loads the export's source).")] = False,
+        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """PyTorch against every variant of an export, side by side: latency (median, min-max), throughput, ratio."""
+        if trust_remote_code:
+            settings.allow_remote_code()
         from rich.console import Console
         from rich.table import Column
 

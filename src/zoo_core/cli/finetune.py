@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo_core import settings
 from zoo_core.cli.context import Context
 
 
@@ -32,7 +33,8 @@ def register(app: typer.Typer, context: Context) -> None:
         task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first, e.g. text-classification).")] = None,
         domain: Annotated[Optional[str], typer.Option(help="Train with this domain (a plugin's, say) instead of the one zoo detects.")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs [3].")] = None,
-        lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the method's).")] = None,
+        lr: Annotated[Optional[float], typer.Option(help="Learning rate of the pretrained weights or adapters (default: the method's).")] = None,
+        head_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the new task head (default: the method's; --lr for freeze).")] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="Batch size [16].")] = None,
         max_length: Annotated[Optional[int], typer.Option(help="Tokens per example [128].")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed [42].")] = None,
@@ -47,10 +49,13 @@ def register(app: typer.Typer, context: Context) -> None:
         baseline: Annotated[Optional[str], typer.Option(help="'scratch': also train the same architecture from random weights.")] = None,
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<method>).")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
+        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         resume: Annotated[Optional[str], typer.Option(help="Continue run RUN_ID from its last checkpoint.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Fine-tune a pretrained model on your data; tracked in MLflow and registered as a model version."""
+        if trust_remote_code:
+            settings.allow_remote_code()
         from rich.console import Console
         from rich.table import Column
 
@@ -60,7 +65,7 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core.recipe import load_recipe
 
         overrides = dict(
-            model=model, data=data, val=val, val_split=val_split, task=task, domain=domain, method=method, epochs=epochs, lr=lr,
+            model=model, data=data, val=val, val_split=val_split, task=task, domain=domain, method=method, epochs=epochs, lr=lr, head_lr=head_lr,
             batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col,
             text_pair_col=text_pair_col, label_col=label_col, rank=rank, alpha=alpha,
             target_modules=target_modules.split(",") if target_modules else None, unfreeze_last=unfreeze_last,
@@ -103,13 +108,16 @@ def register(app: typer.Typer, context: Context) -> None:
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
+        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Accuracy and macro-F1 of a classifier, or retrieval recall@1/5/10 of an image-text model, on held-out data."""
+        if trust_remote_code:
+            settings.allow_remote_code()
         from zoo_core.finetune import evaluate as run_eval
         from zoo_core.types import Columns
 
-        result = run_eval(model, data, Columns(text_col, text_pair_col, label_col), context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle)
+        result = run_eval(model, data, Columns(text_col, text_pair_col, label_col), context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle, report=_report)
         if as_json:
             print(json.dumps(result))
             return

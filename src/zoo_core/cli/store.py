@@ -68,7 +68,7 @@ def register(app: typer.Typer, context: Context) -> None:
 
     @app.command()
     def cache(
-        prune: Annotated[bool, typer.Option(help="Delete what interrupted pulls left behind.")] = False,
+        prune: Annotated[bool, typer.Option(help="Delete what interrupted pulls and exports left behind.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Show how much disk the store uses, per model and in total."""
@@ -81,20 +81,22 @@ def register(app: typer.Typer, context: Context) -> None:
         freed = store.prune() if prune else 0
         models = [(manifest.name, manifest.size) for manifest in store.installed()]
         partial = [(path.name, size) for path, size in store.partial_downloads()]
-        total = sum(size for _, size in models + partial)
+        leftovers = [(path.relative_to(store.home).as_posix(), size) for path, size in store.partial_folders()]
+        total = sum(size for _, size in models + partial + leftovers)
         if as_json:
-            print(json.dumps({"home": str(store.home), "models": dict(models), "partial": dict(partial), "total": total, "freed": freed}))
+            print(json.dumps({"home": str(store.home), "models": dict(models), "partial": dict(partial), "leftovers": dict(leftovers), "total": total, "freed": freed}))
             return
         rows = [(model, human_size(size)) for model, size in models]
         rows += [(f"{model} (interrupted pull)", human_size(size)) for model, size in partial]
+        rows += [(f"{folder} (interrupted export)", human_size(size)) for folder, size in leftovers]
         rows.append(("[bold]total[/bold]", f"[bold]{human_size(total)}[/bold]"))
         console = Console()
         columns = [Column("model", overflow="fold", min_width=20), Column("size", justify="right", no_wrap=True)]
         console.print(tables.fitted_table(f"store {store.home}", columns, rows, console.width))
         if prune:
-            print(f"pruned {human_size(freed)} of interrupted pulls")
-        elif partial:
-            print("`zoo cache --prune` deletes the interrupted pulls (a new pull resumes them instead)")
+            print(f"pruned {human_size(freed)} of interrupted pulls and exports")
+        elif partial or leftovers:
+            print("`zoo cache --prune` deletes what interrupted pulls and exports left (a new pull resumes instead)")
 
 
 def list_local(as_json: bool) -> None:

@@ -1,0 +1,232 @@
+"""Bad input and faults, as one table: what the user typed, the exit code, and the line they read.
+
+A new command adds rows here rather than a new pattern. Every row's advice that
+names a flag is checked against that command's `--help`, and every error message
+in the code that suggests a flag must name one some command has.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, ZOO, assert_error_line, zoo
+from tiny_models import sentiment_rows, tiny_bert, write_csv
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every bad file the table refers to, in one folder."""
+    folder = tmp_path_factory.mktemp("bad")
+    zoo("pull", str(tiny_bert(folder / "tiny-bert-ckpt")), "--name", "tiny-bert")
+    rows = sentiment_rows(40, 1)
+    write_csv(folder / "good.csv", rows)
+    (folder / "latin1.csv").write_bytes("text,label\na great film,positive\nun film trop \xe9mouvant,positive\n".encode("latin-1"))
+    (folder / "broken.jsonl").write_text('{"text": "a great film", "label": "positive"}\n{"text": "dull", "label": \n')
+    (folder / "ragged.csv").write_text("text,label\na great film,positive\na dull film,negative,extra\n")
+    write_csv(folder / "one-row.csv", [("a great film", "positive")])
+    write_csv(folder / "scarce.csv", [*rows[:20], ("an odd one", "neutral"), ("", "neutral"), ("another", "")])
+    (folder / "nan-labels.csv").write_text("text,label\n" + "".join(f"{text},{label if i % 3 else 'NaN'}\n" for i, (text, label) in enumerate(rows)))
+    pickled = folder / "pickle-only"
+    shutil.copytree(folder / "tiny-bert-ckpt", pickled)
+    _to_pickle(pickled)
+    custom = folder / "custom-code"
+    shutil.copytree(folder / "tiny-bert-ckpt", custom)
+    config = json.loads((custom / "config.json").read_text())
+    (custom / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "modeling_custom.CustomModel"}}))
+    export = folder / "damaged-export"
+    export.mkdir()
+    (export / "zoo-export.json").write_text('{"format": "onnx", "variants": ')
+    return folder
+
+
+def _to_pickle(folder: Path, evil: bool = False) -> None:
+    """The folder's safetensors weights as a pickle `pytorch_model.bin`; `evil` adds an object that runs a command."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    if evil:
+        state["payload"] = _Payload()
+    torch.save(state, folder / "pytorch_model.bin")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+CASES = [
+    # id, command line ({f} is the bad-files folder), extra environment, exit code, fragments of the last stderr line
+    ("not-utf8", "finetune tiny-bert --data {f}/latin1.csv", {}, 2, ["latin1.csv could not be read: line 3 is not UTF-8 (byte 0xE9)", "save the file as UTF-8"]),
+    ("broken-jsonl", "finetune tiny-bert --data {f}/broken.jsonl", {}, 2, ["broken.jsonl could not be read: line 2 is not JSON"]),
+    ("ragged-csv", "finetune tiny-bert --data {f}/ragged.csv", {}, 2, ["ragged.csv could not be read: line 3 has 3 fields where the header has 2"]),
+    ("one-row", "finetune tiny-bert --data {f}/one-row.csv", {}, 2, ["one-row.csv has 1 usable row; holding out validation rows needs at least 4", "--val FILE"]),
+    ("scarce-class", "finetune tiny-bert --data {f}/scarce.csv", {}, 2, ["scarce.csv: class 'neutral' has 1 usable row; training and validating need at least 2 of each class", "--val FILE"]),
+    ("register-escape", "finetune tiny-bert --data {f}/good.csv --register ../x", {}, 2, ["'../x' cannot be a registered model name: names use ASCII letters, digits", "--register sentiment-lora"]),
+    ("register-space", "finetune tiny-bert --data {f}/good.csv --register my\u00a0model", {}, 2, ["cannot be a registered model name"]),
+    ("register-accent", "finetune tiny-bert --data {f}/good.csv --register naïve", {}, 2, ["'naïve' cannot be a registered model name"]),
+    ("pull-name", "pull {f}/tiny-bert-ckpt --name my\u00a0model", {}, 2, ["cannot be a model name: names use ASCII letters", "--name my-model"]),
+    ("pull-missing", "pull {f}/nowhere", {}, 2, ["nowhere"]),
+    ("ref-missing", "eval ./nowhere --data {f}/good.csv", {}, 2, ["./nowhere does not exist"]),
+    ("pickle-folder", "finetune {f}/pickle-only --data {f}/good.csv", {}, 2, ["has only pickle weights", "--allow-pickle"]),
+    ("custom-code", "finetune {f}/custom-code --data {f}/good.csv", {}, 2, ["needs its own Python code to load", "--trust-remote-code"]),
+    ("custom-code-export", "export {f}/custom-code", {}, 2, ["--trust-remote-code"]),
+    ("damaged-export", "predict {f}/damaged-export hello", {}, 2, ["zoo-export.json"]),
+    ("unknown-format", "export tiny-bert --format nope", {}, 2, ["nope"]),
+    ("tracking-down", "runs", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, 2, ["http://127.0.0.1:9"]),
+]
+
+
+@pytest.mark.parametrize(("case", "command", "env", "code", "fragments"), CASES, ids=[case[0] for case in CASES])
+def test_bad_input_gets_one_clear_line(files: Path, case: str, command: str, env: dict[str, str], code: int, fragments: list[str]) -> None:
+    before = len(json.loads(zoo("runs", "--json", "--limit", "1000").stdout))
+    args = [part.format(f=files) for part in command.split(" ")]
+    result = zoo(*args, env=env, check=False)
+    assert result.returncode == code, result.stderr
+    assert_error_line(result, *fragments)
+    for flag in FLAG.findall(result.stderr.strip().splitlines()[-1]):
+        assert flag in zoo(args[0], "--help").stdout, f"the advice names {flag}, which zoo {args[0]} does not have"
+    assert len(json.loads(zoo("runs", "--json", "--limit", "1000").stdout)) == before, "a refused command started an MLflow run"
+
+
+def test_rows_left_out_are_counted(files: Path) -> None:
+    result = zoo("finetune", "tiny-bert", "--data", str(files / "nan-labels.csv"), "--epochs", "1", "--json")
+    assert "nan-labels.csv: left out 14 of 40 rows (an empty or NaN text or label)" in result.stderr
+    [outcome] = json.loads(result.stdout)
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
+    params = mlflow.get_run(outcome["run_id"]).data.params
+    assert int(params["train_examples"]) + int(params["val_examples"]) == 26
+    val_labels = set(mlflow.get_run(outcome["run_id"]).data.params["labels"].split(","))
+    assert val_labels == {"negative", "positive"}
+
+
+def test_a_pickle_torch_refuses_is_one_line_and_no_run(files: Path, tmp_path: Path) -> None:
+    evil = tmp_path / "evil"
+    shutil.copytree(files / "tiny-bert-ckpt", evil)
+    _to_pickle(evil, evil=True)
+    before = json.loads(zoo("runs", "--json", "--limit", "1000").stdout)
+    result = zoo("finetune", str(evil), "--data", str(files / "good.csv"), "--allow-pickle", check=False)
+    assert_error_line(result, "torch's safe loader refused the pickle weights of", "GLOBAL")
+    assert not (Path(os.environ["ZOO_HOME"]) / "pwned").exists()
+    assert json.loads(zoo("runs", "--json", "--limit", "1000").stdout) == before, "no run, so none left FAILED"
+
+
+def _flags_of_every_command() -> set[str]:
+    import typer
+
+    from zoo_core.cli.app import create_app
+    from zoo_core.plugins import load_plugins
+
+    group = typer.main.get_command(create_app(load_plugins()))
+    return {"--help"} | {option for command in group.commands.values() for param in command.params for option in getattr(param, "opts", [])}
+
+
+def _error_texts(path: Path) -> list[tuple[int, str]]:
+    """The literal text of every `raise SomeError(...)` in a module, f-string parts included."""
+    texts = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            parts = [value.value for arg in node.exc.args for value in ast.walk(arg) if isinstance(value, ast.Constant) and isinstance(value.value, str)]
+            texts.append((node.lineno, " ".join(parts)))
+    return texts
+
+
+def test_every_flag_an_error_suggests_exists() -> None:
+    flags = _flags_of_every_command()
+    missing = [
+        f"{path.relative_to(ROOT)}:{line} suggests {flag}"
+        for folder in ("src", "plugins")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for line, text in _error_texts(path)
+        for flag in FLAG.findall(text)
+        if flag not in flags
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def _as_other_user() -> dict:
+    """Run as an unprivileged user where the tests run as root (root writes anywhere)."""
+    return {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+
+
+def test_a_read_only_home_gives_one_line_and_reading_still_works(files: Path) -> None:
+    tmp_path = Path(tempfile.mkdtemp(prefix="zoo-read-only-"))  # outside pytest's private folders, so the other user reaches it
+    home = tmp_path / "home"
+    shutil.copytree(Path(os.environ["ZOO_HOME"]) / "models" / "tiny-bert", home / "models" / "tiny-bert")
+    present = home / "models" / "all-MiniLM-L6-v2"  # a catalog model already in the store (tiny weights under its name)
+    shutil.copytree(home / "models" / "tiny-bert", present)
+    manifest = json.loads((present / "zoo-manifest.json").read_text())
+    (present / "zoo-manifest.json").write_text(json.dumps({**manifest, "name": "all-MiniLM-L6-v2"}))
+    data = tmp_path / "good.csv"
+    shutil.copy(files / "good.csv", data)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    env = {**os.environ, "ZOO_HOME": str(home), "HOME": str(home)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ZOO), *args], capture_output=True, text=True, env=env, cwd="/", timeout=120, **_as_other_user())
+
+    try:
+        for reading in (["list"], ["info", "all-MiniLM-L6-v2"], ["list", "--local"], ["pull", "all-MiniLM-L6-v2"]):
+            result = run(*reading)
+            assert result.returncode == 0, f"zoo {' '.join(reading)}: {result.stderr}"
+        assert "tiny-bert" in run("list", "--local").stdout
+        for writing in (["finetune", "tiny-bert", "--data", str(data)], ["runs"], ["export", "tiny-bert"]):
+            assert_error_line(run(*writing), "cannot write to", str(home), "ZOO_HOME")
+    finally:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(tmp_path)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB tmpfs: a real 'no space left on device' (needs root and a kernel that lets us mount)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here to fill a disk: {done.stderr.strip() or 'mount failed'}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(files: Path, small_disk: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big-model"
+    shutil.copytree(files / "tiny-bert-ckpt", big)
+    (big / "extra.safetensors").write_bytes(os.urandom(5 * 1024 * 1024))
+    home = small_disk / "home"
+    pulled = zoo("pull", str(big), "--name", "big", env={"ZOO_HOME": str(home)}, check=False)
+    assert_error_line(pulled, f"no space left on device under {home}: need about", "MB")
+    kept = [path.relative_to(home).as_posix() for path in home.rglob("*") if path.is_file() and path.suffix != ".lock" and path.parent.name != "cache"]
+    assert not kept, f"partial files were kept: {kept}"
+
+    out = small_disk / "export"
+    (small_disk / "filler").write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 8192))  # less room than the graph needs
+    exported = zoo("export", "tiny-bert", "--out", str(out), check=False)
+    assert_error_line(exported, f"no space left on device under {small_disk}")
+    assert sorted(path.name for path in small_disk.iterdir()) == ["filler", "home"], "the export's partial folder was kept"
+
+
+def test_an_interrupted_export_is_pruned(files: Path) -> None:
+    exports = Path(os.environ["ZOO_HOME"]) / "exports"
+    leftover = exports / ".tiny-bert-onnx.partial-999999"
+    leftover.mkdir(parents=True)
+    (leftover / "model.onnx").write_bytes(b"\0" * 1000)
+    shown = json.loads(zoo("cache", "--json").stdout)
+    assert shown["leftovers"] == {"exports/.tiny-bert-onnx.partial-999999": 1000}
+    assert "pruned" in zoo("cache", "--prune").stdout
+    assert not leftover.exists()
