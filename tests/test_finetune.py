@@ -45,7 +45,7 @@ def mlflow_client():
 @pytest.fixture(scope="module")
 def trained(data: dict[str, Path]) -> list[dict]:
     """The README's flow: full fine-tune, registered as `reviews`, with a scratch baseline."""
-    return finetune("tiny-bert", "--data", str(data["train"]), "--val", str(data["val"]), "--method", "full", "--epochs", "4", *FAST, "--register", "reviews", "--baseline", "scratch")
+    return finetune("tiny-bert", "--data", str(data["train"]), "--val", str(data["val"]), "--method", "full", "--epochs", "4", "--patience", "4", *FAST, "--register", "reviews", "--baseline", "scratch")
 
 
 def test_finetune_trains_registers_and_compares_with_scratch(trained: list[dict]) -> None:
@@ -67,6 +67,7 @@ def test_the_run_and_version_in_mlflow(trained: list[dict], data: dict[str, Path
     params = run.data.params
     assert params["base_model"] == "tiny-bert" and params["method"] == "full" and params["epochs"] == "4"
     assert len(params["data_fingerprint"]) == 16 and params["labels"] == "negative,positive"
+    assert float(params["lr"]) == 5e-3 and float(params["head_lr"]) == 3e-3, "the new head trains at the method's head rate"
     assert run.data.metrics["trainable_parameters"] == trained[0]["trainable"]
     assert [metric.step for metric in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2, 3, 4]
     assert run.data.tags["zoo.system.torch"] and run.data.tags["zoo.registered"] == "models:/reviews/1"
@@ -176,8 +177,9 @@ def test_bad_refs_and_eval_labels(trained: list[dict], data: dict[str, Path]) ->
 
 
 def test_kill_9_then_resume_finishes_the_same_run(data: dict[str, Path]) -> None:
-    args = ["finetune", "tiny-bert", "--data", str(data["train"]), "--val", str(data["val"]), "--epochs", "12", "--patience", "12", *FAST, "--register", "resumed"]
-    process = subprocess.Popen([str(ZOO), *args], env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Started in the data's folder with relative paths; resumed from another folder (the helper runs in ZOO_HOME).
+    args = ["finetune", "tiny-bert", "--data", "train.csv", "--val", "val.csv", "--epochs", "12", "--patience", "12", *FAST, "--register", "resumed"]
+    process = subprocess.Popen([str(ZOO), *args], env=os.environ, cwd=data["folder"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = Path(os.environ["ZOO_HOME"]) / "runs"
     known = set(runs.iterdir()) if runs.exists() else set()
     deadline, checkpoint = time.monotonic() + 120, None
@@ -198,6 +200,31 @@ def test_kill_9_then_resume_finishes_the_same_run(data: dict[str, Path]) -> None
     steps = [metric.step for metric in client.get_metric_history(run_id, "val_accuracy")]
     assert steps[-1] == 12 and len(set(steps)) == len(steps) >= 11, "every epoch once, the killed one possibly lost"
     assert_one_line_error(zoo("finetune", "--resume", run_id, check=False), f"run {run_id} already finished")
+
+
+def test_a_sentence_embedding_checkpoint_is_mean_pooled_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
+    """A sentence-transformers folder (1_Pooling says mean) trains, reloads, exports and predicts mean-pooled."""
+    checkpoint = tiny_bert(tmp_path / "sentence-tiny")
+    (checkpoint / "1_Pooling").mkdir()
+    (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+    [outcome] = finetune(str(checkpoint), "--data", str(data["train"]), "--val", str(data["val"]), "--epochs", "3", *FAST)
+    assert outcome["metrics"]["accuracy"] >= 0.9
+    config = json.loads((Path(outcome["model_dir"]) / "config.json").read_text())
+    assert config["zoo_pooling"] == "mean" and config["architectures"] == ["MeanPooledBertModel"]
+    from safetensors import safe_open
+
+    with safe_open(str(Path(outcome["model_dir"]) / "model.safetensors"), "pt") as weights:
+        assert not [key for key in weights.keys() if "pooler" in key], "no [CLS] pooler is built, trained or saved"
+    scored = json.loads(zoo("eval", outcome["model_dir"], "--data", str(data["test"]), "--json").stdout)
+    assert scored["accuracy"] == pytest.approx(outcome["metrics"]["accuracy"], abs=0.05)
+    out = tmp_path / "export"
+    zoo("export", outcome["model_dir"], "--out", str(out), "--data", str(data["test"]))  # validated against PyTorch
+    exported = json.loads((out / "zoo-export.json").read_text())
+    variants = [name for name in exported["variants"]]
+    assert exported["metrics"]["pytorch"]["accuracy"] == pytest.approx(scored["accuracy"], abs=1e-6)
+    assert all(exported["metrics"][name]["drop_points"] <= 1.0 for name in variants)
+    predicted = json.loads(zoo("predict", str(out), "a superb gripping film", "--json").stdout)
+    assert predicted[0]["label"] in ("positive", "negative")
 
 
 def test_an_explicit_tracking_uri_wins(data: dict[str, Path], tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ class MeanPooledClassifier(transformers.PreTrainedModel):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         config.zoo_pooling = MEAN
-        setattr(self, self.base_model_prefix, transformers.AutoModel.from_config(config))
+        setattr(self, self.base_model_prefix, _backbone(config))
         self.dropout = torch.nn.Dropout(getattr(config, "hidden_dropout_prob", None) or 0.1)
         self.classifier = torch.nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
@@ -61,6 +61,14 @@ class MeanPooledClassifier(transformers.PreTrainedModel):
         logits = self.classifier(self.dropout(pooled))
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def _backbone(config: Any) -> Any:
+    """The encoder without its [CLS] pooler where the architecture lets us leave it out (BERT and kin)."""
+    try:
+        return transformers.AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:
+        return transformers.AutoModel.from_config(config)
 
 
 def classifier_class(config: Any) -> type[MeanPooledClassifier]:
