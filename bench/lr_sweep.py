@@ -48,7 +48,8 @@ def image_set(home: Path, per_class: int) -> tuple[str, list[str]]:
 
 
 def finetune(model: str, data: list[str], method: str, epochs: int, lr: float | None, env: dict[str, str]) -> dict:
-    command = [str(ZOO), "finetune", model, *data, "--method", method, "--epochs", str(epochs), "--json", *(["--lr", str(lr)] if lr else [])]
+    rate = "--head-lr" if method == "freeze" else "--lr"  # freeze trains the head alone
+    command = [str(ZOO), "finetune", model, *data, "--method", method, "--epochs", str(epochs), "--json", *([rate, str(lr)] if lr else [])]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
@@ -105,7 +106,7 @@ def main() -> None:
     how = (
         f"`python bench/lr_sweep.py --epochs {args.epochs} --train {args.train} --per-class {args.per_class}` on {machine()}. "
         f"Validation accuracy after {args.epochs} epochs (the best epoch, as `zoo finetune` keeps it) with no hyper-parameter given, "
-        f"against the best of `--lr` {', '.join(f'{lr:g}' for lr in SWEEP)} (the head at its default rate; for freeze `--lr` is the head's). "
+        f"against the best of `--lr` {', '.join(f'{lr:g}' for lr in SWEEP)} (the head at its default rate; for freeze, which trains the head alone, `--head-lr`). "
         f"text: all-MiniLM-L6-v2, {args.train} Rotten Tomatoes snippets, 500 for validation, max length 64. "
         f"images: EfficientNet-Lite0 (ImageNet weights), Fashion-MNIST, {args.per_class} per class to train, 20 per class to validate. "
         f"Target: default / best >= {TARGET}."

@@ -85,7 +85,7 @@ def test_full_finetune_of_a_timm_model_exports_and_predicts(images: dict[str, Pa
 
 
 def test_freeze_trains_only_the_new_head(images: dict[str, Path]) -> None:
-    result = finetune("tiny-vit", "--data", str(images["train"]), "--val", str(images["val"]), "--method", "freeze", "--lr", "0.05", "--epochs", "4")
+    result = finetune("tiny-vit", "--data", str(images["train"]), "--val", str(images["val"]), "--method", "freeze", "--head-lr", "0.05", "--epochs", "4")
     assert result["trainable"] == 32 * 3 + 3, "the 3-class head on 32 hidden units, nothing else"
     assert result["metrics"]["accuracy"] >= 0.9
 
@@ -95,6 +95,14 @@ def test_lora_adapts_a_vit(images: dict[str, Path]) -> None:
     assert result["trainable"] < 0.2 * result["total"]
     assert result["metrics"]["accuracy"] >= 0.9
     assert (Path(result["model_dir"]) / "adapter" / "adapter_config.json").is_file()
+
+
+def test_lora_adapts_a_timm_cnn_through_its_pointwise_convolutions(images: dict[str, Path], tmp_path: Path) -> None:
+    result = finetune("tiny-timm", "--data", str(images["train"]), "--val", str(images["val"]), "--method", "lora", "--epochs", "2")
+    adapter = json.loads((Path(result["model_dir"]) / "adapter" / "adapter_config.json").read_text())
+    assert set(adapter["target_modules"]) == {"conv_pw", "conv_pwl"} and result["trainable"] < 0.2 * result["total"]
+    exported = json.loads(zoo("export", result["model_dir"], "--out", str(tmp_path / "lora-cnn"), "--json").stdout)
+    assert "fp32" in exported["variants"], "the merged model exports and matches PyTorch"
 
 
 def _truncated(folder: Path) -> Path:

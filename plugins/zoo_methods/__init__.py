@@ -28,7 +28,7 @@ def zoo_methods():
         name="freeze",
         summary="Freeze the backbone and train the new head (a linear probe); unfreeze_last N also trains the top N layers",
         prepare=_freeze,
-        defaults={"lr": 3e-3},
+        defaults={"lr": 1e-4, "head_lr": 1e-2},  # lr: the layers unfreeze_last opens
     )
     yield Method(
         name="lora",

@@ -10,8 +10,9 @@ from zoo_core import RecipeError, head_names
 
 # PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
 PEFT_TASK_TYPES = {"text-classification": "SEQ_CLS"}
-# Attention projections by their usual names, for models PEFT has no default for (ViT, CLIP, timm).
-LORA_CANDIDATES = (("q_proj", "v_proj"), ("query", "value"), ("qkv",))
+# Attention projections by their usual names, for models PEFT has no default for (ViT, CLIP, timm),
+# and the 1x1 convolutions of timm's EfficientNet and MobileNet blocks (LoRA on a 1x1 conv is LoRA on a linear map).
+LORA_CANDIDATES = (("q_proj", "v_proj"), ("query", "value"), ("qkv",), ("conv_pw", "conv_pwl"))
 
 
 def layer_stack(model: torch.nn.Module) -> torch.nn.ModuleList:

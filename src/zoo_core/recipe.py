@@ -28,7 +28,7 @@ class Recipe(BaseModel):
     method: str = "full"
     epochs: int = Field(3, ge=1)
     lr: float | None = Field(None, gt=0, description="default: the method's")
-    head_lr: float | None = Field(None, gt=0, description="the new head's; default: the method's, or lr where only the head trains")
+    head_lr: float | None = Field(None, gt=0, description="the new head's; default: the method's head_lr, else lr")
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(128, ge=8)
     seed: int = 42

@@ -34,7 +34,7 @@ def register(app: typer.Typer, context: Context) -> None:
         domain: Annotated[Optional[str], typer.Option(help="Train with this domain (a plugin's, say) instead of the one zoo detects.")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs [3].")] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate of the pretrained weights or adapters (default: the method's).")] = None,
-        head_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the new task head (default: the method's; --lr for freeze).")] = None,
+        head_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the new task head (default: the method's).")] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="Batch size [16].")] = None,
         max_length: Annotated[Optional[int], typer.Option(help="Tokens per example [128].")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed [42].")] = None,
