@@ -34,5 +34,5 @@ def zoo_methods():
         name="lora",
         summary="Low-rank adapters (PEFT) on the attention projections plus the new head; rank, alpha, target_modules",
         prepare=_lora,
-        defaults={"lr": 1e-3, "head_lr": 3e-3},
+        defaults={"lr": 2e-3, "head_lr": 3e-3},
     )
