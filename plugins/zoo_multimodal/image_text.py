@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import Columns, DataError, ExportSpec, Runtime
+from zoo_core import Columns, DataError, ExportSpec, Runtime, trust_remote_code
 from zoo_cv.images import PATH_COLUMNS, ImagePreprocessing, csv_pairs, open_image, preprocessing_of, train_transform
 
 TEXT_COLUMNS = ("text", "caption", "name", "description", "sentence")
@@ -156,8 +156,9 @@ class ImageText:
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         transformers = _transformers()
         auto = transformers.AutoModel
-        model = auto.from_config(transformers.AutoConfig.from_pretrained(model_dir)) if scratch else auto.from_pretrained(model_dir)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        remote = {"trust_remote_code": trust_remote_code()}
+        model = auto.from_config(transformers.AutoConfig.from_pretrained(model_dir, **remote)) if scratch else auto.from_pretrained(model_dir, **remote)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, **remote)
         max_length = int(getattr(model.config.text_config, "max_position_embeddings", 77))
         processor = ImageTextProcessing(tokenizer, preprocessing_of(model_dir), max_length, float(model.logit_scale.exp().item()))
         return model, processor
