@@ -4,6 +4,7 @@ fine-tune -> export -> predict on tiny timm and ViT models, as a user runs them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,26 @@ def test_lora_adapts_a_timm_cnn_through_its_pointwise_convolutions(images: dict[
     assert set(adapter["target_modules"]) == {"conv_pw", "conv_pwl"} and result["trainable"] < 0.2 * result["total"]
     exported = json.loads(zoo("export", result["model_dir"], "--out", str(tmp_path / "lora-cnn"), "--json").stdout)
     assert "fp32" in exported["variants"], "the merged model exports and matches PyTorch"
+
+
+def test_a_card_decides_the_rates_a_model_trains_with(images: dict[str, Path], tmp_path: Path) -> None:
+    cards = tmp_path / "cards" / "cv"
+    cards.mkdir(parents=True)
+    (cards / "tiny-cnn.yaml").write_text(
+        f"id: tiny-cnn\nsummary: a tiny CNN\ndomain: cv\ntasks: [image-classification]\narchitecture: test_efficientnet\nlibrary: timm\n"
+        f"sources:\n  - uri: file://{images['folder'] / 'tiny-timm-ckpt'}\nlicense: apache-2.0\nparameters: 100000\n"
+        "paper: {title: none, url: https://example.org}\nfinetune:\n  full: {lr: 0.02, head_lr: 0.03}\n"
+    )
+    env = {"ZOO_CATALOG": str(tmp_path / "cards")}
+    assert "--lr 0.02, --head-lr 0.03" in zoo("info", "tiny-cnn", env=env).stdout
+    [outcome] = json.loads(zoo("finetune", "tiny-cnn", "--data", str(images["train"]), "--epochs", "1", "--json", env=env).stdout)
+    [overridden] = json.loads(zoo("finetune", "tiny-cnn", "--data", str(images["train"]), "--epochs", "1", "--lr", "0.001", "--json", env=env).stdout)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{os.environ['ZOO_HOME']}/mlflow.db")
+    params = client.get_run(outcome["run_id"]).data.params
+    assert (float(params["lr"]), float(params["head_lr"])) == (0.02, 0.03)
+    assert float(client.get_run(overridden["run_id"]).data.params["lr"]) == 0.001, "--lr wins over the card"
 
 
 def _truncated(folder: Path) -> Path:

@@ -67,6 +67,13 @@ class Preprocessing(_Strict):
     pooling: Literal["cls", "mean"] | None = Field(None, description="how a classifier pools token states; mean for sentence-embedding models")
 
 
+class FinetuneDefaults(_Strict):
+    """Rates a model trains best with under one method, over the method's own defaults."""
+
+    lr: float | None = Field(None, gt=0, description="pretrained weights or adapters")
+    head_lr: float | None = Field(None, gt=0, description="the new head")
+
+
 class Card(_Strict):
     """One pretrained model: what it is, where its weights live, how to feed it."""
 
@@ -80,6 +87,7 @@ class Card(_Strict):
     parameters: int = Field(gt=0, description="parameters of the pretrained network as the architecture counts them")
     num_classes: int | None = Field(None, gt=0)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+    finetune: dict[str, FinetuneDefaults] = Field(default_factory=dict, description="method name -> the rates this model trains best with")
     paper: Paper
     summary: str
 

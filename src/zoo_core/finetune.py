@@ -115,9 +115,19 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
     labels = check_labels(train, val, recipe.data) if adapter.labelled else []
-    lr = recipe.lr or float(method.defaults.get("lr", 5e-5))
-    head_lr = recipe.head_lr or float(method.defaults.get("head_lr", lr))
+    defaults = {**method.defaults, **card_defaults(base, catalog).get(method.name, {})}
+    lr = recipe.lr or float(defaults.get("lr", 5e-5))
+    head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
     return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr, head_lr)
+
+
+def card_defaults(base: ResolvedModel, catalog: Catalog) -> dict[str, dict[str, float]]:
+    """The learning rates the base model's card recommends per method (also for a model fine-tuned from it)."""
+    for name in (base.name, (base.info or {}).get("base")):
+        card_id = catalog.canonical(name) if name else None
+        if card_id is not None:
+            return {method: {key: value for key, value in rates.items() if value is not None} for method, rates in (catalog.entries[card_id].get("finetune") or {}).items()}
+    return {}
 
 
 def read_data(adapter: TaskAdapter, path: Path, columns: Columns, report: Callable[[str], None]) -> Any:

@@ -93,6 +93,8 @@ def _card_table(card: "Card") -> "Table":
     table.add_row("paper", f"{card.paper.title} <{card.paper.url}>")
     for field, value in card.preprocessing.model_dump(exclude_none=True).items():
         table.add_row(f"preprocessing.{field}", ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+    for method, rates in card.finetune.items():
+        table.add_row(f"finetune.{method}", ", ".join(f"--{key.replace('_', '-')} {value:g}" for key, value in rates.model_dump(exclude_none=True).items()))
     for number, source in enumerate(card.sources, start=1):
         pins = f" @ {source.revision}" if source.revision else ""
         pins += f" (sha256 pinned for {len(source.sha256)} files)" if source.sha256 else ""
