@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=1500)
     parser.add_argument("--test", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="the projections' rate (--head-lr: freeze trains them alone)")
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "zoo-bench-emoji")
     args = parser.parse_args()
     env = {**os.environ, "ZOO_HOME": str(args.home)}
@@ -100,7 +100,7 @@ def main() -> None:
     outcome = json.loads(
         zoo(
             "finetune", str(model), "--data", str(train), "--val", str(val), "--method", "freeze", "--epochs", str(args.epochs),
-            "--lr", str(args.lr), "--batch-size", "64", "--max-length", "32", "--register", "emoji-lit", "--json",
+            "--head-lr", str(args.lr), "--batch-size", "64", "--max-length", "32", "--register", "emoji-lit", "--json",
             env=env,
         )
     )[0]

@@ -87,7 +87,7 @@ def main() -> None:
         outcomes = json.loads(
             zoo(
                 "finetune", "efficientnet-lite0", "--allow-pickle", "--data", str(train), "--val", str(val), "--method", method,
-                "--epochs", str(args.epochs), "--lr", str(LEARNING_RATES[method]), "--batch-size", "32",
+                "--epochs", str(args.epochs), "--head-lr" if method == "freeze" else "--lr", str(LEARNING_RATES[method]), "--batch-size", "32",
                 "--baseline", "scratch", "--register", f"fashion-{method}", "--json",
                 env=env,
             )

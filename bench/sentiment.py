@@ -45,7 +45,7 @@ def main() -> None:
         outcomes = json.loads(
             zoo(
                 "finetune", "all-MiniLM-L6-v2", "--data", str(data / "train.csv"), "--val", str(data / "val.csv"),
-                "--method", method, "--epochs", str(args.epochs), "--lr", str(LEARNING_RATES[method]),
+                "--method", method, "--epochs", str(args.epochs), "--head-lr" if method == "freeze" else "--lr", str(LEARNING_RATES[method]),
                 "--batch-size", "32", "--max-length", "64", "--baseline", "scratch", "--register", f"sentiment-{method}", "--json",
                 env=env,
             )
