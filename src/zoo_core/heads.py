@@ -29,9 +29,10 @@ def head_names(model: Any) -> set[str]:
 def head_modules(model: Any) -> set[str]:
     """Dotted paths of the modules holding the head, or none where the model has no clear head."""
     try:
-        return {name.rsplit(".", 1)[0] for name in head_names(model) if "." in name} | {name for name in head_names(model) if "." not in name}
+        names = head_names(model)
     except RecipeError:
         return set()
+    return {name.rsplit(".", 1)[0] if "." in name else name for name in names}
 
 
 def in_head(parameter_name: str, modules: set[str]) -> bool:

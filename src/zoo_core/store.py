@@ -238,21 +238,24 @@ def only_pickle(folder: Path) -> bool:
     return any(name.endswith(PICKLE_SUFFIXES) for name in names) and not any(name.endswith(".safetensors") for name in names)
 
 
+def _config(folder: Path) -> dict:
+    """The folder's config.json, or nothing where it is missing or unreadable (loading it will say why)."""
+    try:
+        loaded = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def ensure_folder_loadable(folder: Path, name: str, allow_pickle: bool) -> None:
     """The store's rules for any folder: pickle needs consent, and so does the checkpoint's own code."""
     if only_pickle(folder) and not allow_pickle:
         raise PickleRefusedError(f"{name} has only pickle weights, which can run arbitrary code when loaded", "pass --allow-pickle if you trust its source")
-    config = folder / "config.json"
-    if not settings.trust_remote_code() and config.is_file() and "auto_map" in config.read_text():
-        try:
-            auto_map = json.loads(config.read_text()).get("auto_map")
-        except ValueError:
-            auto_map = None
-        if auto_map:
-            raise RemoteCodeRefusedError(
-                f"{name} needs its own Python code to load (auto_map in its config.json), which would run on your machine",
-                "pass --trust-remote-code if you trust its source",
-            )
+    if not settings.trust_remote_code() and _config(folder).get("auto_map"):
+        raise RemoteCodeRefusedError(
+            f"{name} needs its own Python code to load (auto_map in its config.json), which would run on your machine",
+            "pass --trust-remote-code if you trust its source",
+        )
 
 
 @contextmanager
