@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import random
 from pathlib import Path
+from typing import Any
 
 POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "delightful", "charming", "gripping"]
 NEGATIVE = ["dull", "awful", "boring", "clumsy", "tedious", "bland", "messy", "lifeless"]
@@ -133,3 +134,59 @@ def colour_pairs(folder: Path, per_colour: int, seed: int) -> Path:
     images = colour_images(folder / "pictures", per_colour, seed)
     rows = [(str(path.relative_to(folder)), f"a photo of {path.parent.name}") for path in sorted(images.rglob("*.png"))]
     return write_csv(folder / "pairs.csv", rows, ("image", "text"))
+
+
+def corpus_lines(count: int, seed: int) -> list[str]:
+    """Domain text for language modelling: review-like sentences with a repeated structure a tiny model can learn."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(count):
+        opinion = rng.choice(POSITIVE + NEGATIVE)
+        lines.append(f"the {rng.choice(['film', 'movie', 'story'])} was {opinion} and the cast was {opinion} .")
+    return lines
+
+
+def _trained_tokenizer(lines: list[str], special: list[str], vocab_size: int = 400) -> Any:
+    """A byte-level BPE tokenizer trained here on `lines` (no hub needed)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(lines + POSITIVE + NEGATIVE + NEUTRAL, trainer)
+    return tokenizer
+
+
+def tiny_gpt2(folder: Path) -> Path:
+    """A 2-layer GPT-2 with a BPE tokenizer trained locally on the review corpus (random weights)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tokenizer = _trained_tokenizer(corpus_lines(200, 0), ["<|endoftext|>"])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    config = GPT2Config(vocab_size=tokenizer.get_vocab_size(), n_embd=32, n_layer=2, n_head=2, n_positions=128, bos_token_id=0, eos_token_id=0)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def tiny_t5(folder: Path) -> Path:
+    """A 2-layer T5 with a BPE tokenizer trained locally, with T5's pad/eos/unk and 20 sentinel tokens."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    sentinels = [f"<extra_id_{index}>" for index in range(20)]
+    tokenizer = _trained_tokenizer(corpus_lines(200, 0) + [f"{word} {word}" for word in POSITIVE + NEGATIVE], ["<pad>", "</s>", "<unk>", *sentinels])
+    from tokenizers import processors
+
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", additional_special_tokens=sentinels)
+    config = T5Config(vocab_size=tokenizer.get_vocab_size(), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder

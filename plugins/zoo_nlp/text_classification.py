@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo_core import Columns, DataError, ExportSpec, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
+from zoo_core import Columns, DataError, ExportSpec, pick_column, trust_remote_code, warn_dropped
+from zoo_nlp.tables import filled, load_table
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "premise", "question", "snippet")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
 LABEL_COLUMNS = ("label", "labels", "category", "class", "sentiment", "target", "y")
-EMPTY = ("", "nan", "NaN", "None", "null")  # what pandas and JSON leave in a cell with no value
-BUILDERS = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {}), ".parquet": ("parquet", {})}
 
 
 def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: list[str], path: Path, required: bool = True) -> str | None:
@@ -49,25 +48,14 @@ class TextClassification:
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets
 
-        if not path.is_file():
-            raise DataError(f"data file {shown_path(path)} does not exist", "give a CSV, TSV, JSONL or parquet file")
-        if path.suffix.lower() not in BUILDERS:
-            raise DataError(f"{path.name}: zoo reads {', '.join(BUILDERS)} files", "convert it to CSV or JSONL")
-        if path.stat().st_size == 0:
-            raise DataError(f"{path.name} is empty", "it needs a header and at least two rows per class")
-        builder, options = BUILDERS[path.suffix.lower()]
-        datasets.disable_progress_bars()
-        try:
-            dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
-        except Exception as exc:  # datasets wraps parser errors in several types and hides the cause
-            raise DataError(f"{path.name} could not be read: {read_problem(path, exc)}", "fix that line, or save the file as UTF-8 CSV or JSON Lines") from None
+        dataset = load_table(path, "a header and at least two rows per class")
         present = list(dataset.column_names)
         text = _pick("text", columns.text, TEXT_COLUMNS, present, path)
         pair = _pick("text pair", columns.text_pair, PAIR_COLUMNS, present, path, required=False)
         label = _pick("label", columns.label, LABEL_COLUMNS, present, path)
         keep = [name for name in (text, pair, label) if name]
         total = len(dataset)
-        dataset = dataset.select_columns(keep).filter(lambda row: all(row[name] is not None and str(row[name]).strip() not in EMPTY for name in keep))
+        dataset = dataset.select_columns(keep).filter(lambda row: all(filled(row[name]) for name in keep))
         warn_dropped(path, total - len(dataset), total, f"an empty or NaN {' or '.join(keep)}")
         if len(dataset) == 0:
             raise DataError(f"{path.name} has no rows with both a text and a label", "fill in the empty cells")

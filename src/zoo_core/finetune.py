@@ -68,6 +68,7 @@ class Outcome:
     seconds: float
     model_dir: Path
     registered: str | None  # models:/NAME/VERSION
+    before: dict[str, float]  # unlabelled tasks: the same metrics before training (perplexity, recall)
 
 
 def fingerprint(*paths: Path | None) -> str:
@@ -100,7 +101,9 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     task, adapter = plugins.task_adapter(domain_name, recipe.task, recipe.model)
     if task not in plugins.domains()[domain_name].tasks:
         raise RecipeError(f"the {domain_name} domain has no task '{task}'", f"tasks are {', '.join(plugins.domains()[domain_name].tasks)}")
-    columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col)
+    if hasattr(adapter, "configure"):
+        adapter.configure(recipe.model_dump())
+    columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col, recipe.target_col)
     data = read_data(adapter, recipe.data, columns, report)
     if recipe.val is not None:
         train, val = data, read_data(adapter, recipe.val, columns, report)
@@ -210,12 +213,14 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
         "zoo.system.transformers": transformers.__version__,
         "zoo.system.device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})",
         **({"zoo.baseline_of": parent} if parent else {}),
+        **({"zoo.objective": recipe.objective} if recipe.objective else {}),
     }
     started = time.perf_counter()
     transformers.set_seed(recipe.seed)
     with refused_pickle(prepared.base.name):  # a model that cannot load fails before any run exists
         model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
-    heads = head_modules(model)
+    before = {} if prepared.adapter.labelled or resume_run_id else prepared.adapter.evaluate(model, processor, prepared.val, [])
+    heads = head_modules(model) if getattr(model, "zoo_new_head", True) else set()  # a pretrained LM head trains at lr
     model = prepared.method.prepare(model, {**recipe.method_options(), "task": prepared.task})
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     total = sum(parameter.numel() for parameter in model.parameters())
@@ -241,11 +246,13 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
                     "train_examples": len(prepared.train),
                     "val_examples": len(prepared.val),
                     "labels": ",".join(prepared.labels),
+                    **({"objective": recipe.objective} if recipe.objective else {}),
+                    **({"prefix": recipe.prefix} if recipe.prefix else {}),
                     **{f"method.{key}": value for key, value in recipe.method_options().items()},
                 }
             )
             mlflow.log_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "recipe.yaml")
-        mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total})
+        mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total, **{f"initial_{key}": value for key, value in before.items()}})
         trainer = _trainer(prepared, model, processor, folder / "checkpoints", _optimizer(model, heads, prepared))
         trainer.train(resume_from_checkpoint=str(last_checkpoint(folder / "checkpoints")) if resume_run_id else None)
         prediction = trainer.predict(trainer.eval_dataset)
@@ -262,7 +269,7 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
             version = tracking.register(run_id, "model", name, {key.removeprefix("zoo."): value for key, value in tags.items() if not key.startswith("zoo.system")} | {"base_revision": prepared.base.revision or ""})
             registered = f"models:/{name}/{version}"
             mlflow.set_tag("zoo.registered", registered)
-    return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, model_dir, registered)
+    return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, model_dir, registered, before)
 
 
 def _optimizer(model: Any, heads: set[str], prepared: Prepared) -> Any:
@@ -431,6 +438,31 @@ def finetune(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callabl
     return outcomes
 
 
+def adapt(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> Outcome:
+    """Continued pretraining on unlabelled text: the domain's task for the objective (by default, the one
+    the model was pretrained with), one run, perplexity before and after."""
+    from zoo_core.types import OBJECTIVE_TASKS
+
+    if not recipe.model:
+        raise RecipeError("no model to adapt", "give a REF: zoo adapt bert-base-uncased --data corpus.txt")
+    if recipe.data is None:
+        raise RecipeError("no corpus", "pass --data FILE: a .txt with one document per line, or CSV/JSONL/parquet with --text-col")
+    base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
+    domain_name = recipe.domain or base.domain
+    if domain_name is None:
+        raise RecipeError(f"zoo cannot tell which domain {recipe.model} belongs to", f"pass --domain NAME (domains: {', '.join(sorted(plugins.domains()))})")
+    domain = plugins.lookup("domain", domain_name)
+    if domain.objective is None:
+        raise RecipeError(f"the {domain_name} domain has no pretraining objective to adapt with", "fine-tune on labelled data with zoo finetune")
+    with refused_pickle(base.name):
+        objective = recipe.objective or domain.objective(base.path)
+    task = OBJECTIVE_TASKS.get(objective)
+    if task not in domain.tasks:
+        raise RecipeError(f"the {domain_name} domain cannot train the {objective} objective", f"its tasks are {', '.join(domain.tasks)}")
+    name = recipe.register_as or f"{base.name}-{objective}"
+    return finetune(recipe.model_copy(update={"task": task, "objective": objective, "register_as": name}), catalog, plugins, report)[0]
+
+
 def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> Outcome:
     """Continue a run from its last complete checkpoint, in the same MLflow run."""
     import mlflow
@@ -464,6 +496,8 @@ def evaluate(
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
     model = resolve(ref, catalog, plugins, allow_pickle)
     _, adapter = plugins.task_adapter(domain or model.domain, (model.info or {}).get("task"), ref)
+    if hasattr(adapter, "configure"):
+        adapter.configure({"max_length": (model.info or {}).get("max_length")})
     dataset = read_data(adapter, data, columns, report)  # bad data fails before the model loads
     with refused_pickle(model.name):
         network, processor, labels = adapter.load_trained(model.path)

@@ -36,6 +36,10 @@ class Recipe(BaseModel):
     text_col: str | None = None
     text_pair_col: str | None = None
     label_col: str | None = None
+    target_col: str | None = Field(None, description="text-to-text: the column holding the target text")
+    prefix: str = Field("", description="text-to-text: put before every source text, as in 'summarize: '")
+    objective: Literal["mlm", "clm", "span"] | None = Field(None, description="zoo adapt: the pretraining objective")
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="masked language modelling: the share of tokens masked")
     rank: int | None = Field(None, ge=1)
     alpha: int | None = Field(None, ge=1)
     target_modules: list[str] | None = None

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 
+# The task `zoo adapt` trains for each pretraining objective a domain names.
+OBJECTIVE_TASKS = {"mlm": "fill-mask", "clm": "text-generation", "span": "span-corruption"}
+
+
 @dataclass(frozen=True)
 class Source:
     """Where models come from: one URI scheme (`hf`, `https`, `file`, `pypi`, ...).
@@ -35,12 +39,17 @@ class Domain:
 
     `adapter(task)` returns the `TaskAdapter` that trains and evaluates `task`;
     it is only called by commands that need it, so it may import torch.
+    `objective(model_dir)`, for domains whose models learn from unlabelled data,
+    names the pretraining objective the model was built with (`mlm`, `clm`,
+    `span`); `zoo adapt` then trains the task `OBJECTIVE_TASKS[objective]`
+    (fill-mask, text-generation, span-corruption), which the domain must list.
     """
 
     name: str
     summary: str
     tasks: tuple[str, ...]
     adapter: Callable[[str], TaskAdapter] | None = None
+    objective: Callable[[Path], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +73,12 @@ class ExportSpec:
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns of a data file hold the inputs and the label (None: detect)."""
+    """Which columns of a data file hold the inputs and the label or target text (None: detect)."""
 
     text: str | None = None
     text_pair: str | None = None
     label: str | None = None
+    target: str | None = None
 
 
 class TaskAdapter(Protocol):
@@ -85,7 +95,14 @@ class TaskAdapter(Protocol):
     `evaluate(model, processor, dataset, labels) -> metrics`. Optional extras:
     `export_graphs(model, processor)` for models exported as several graphs,
     `predict_model(...)` and `predict_export(...)` for predictions that are not
-    one softmax over the model's own labels (zero-shot).
+    one softmax over the model's own labels (zero-shot, fill-mask),
+    `configure(recipe)` to read task settings from the recipe (a T5 `prefix`,
+    `mlm_probability`, `max_length`) before reading data. Generators add
+    `generate_model(model_dir, prompt, decoding, on_text)` and
+    `generate_export(runtime, export_dir, prompt, decoding, on_text)`, which stream
+    text pieces to `on_text`, `check_graphs(model, processor, run, strict, shown)`,
+    which an exporter calls to compare generated tokens with PyTorch's, and
+    `score_choices(model_dir, contexts, choices)` for prompting.
     """
 
     labelled: bool

@@ -18,7 +18,7 @@ def _report(line: str) -> None:
 
 def metric_name(key: str) -> str:
     """accuracy, macro-F1, image->text R@1 ...: the names a table or a sentence shows."""
-    return {"macro_f1": "macro-F1"}.get(key) or key.replace("image_to_text_recall_at_", "image->text R@").replace("text_to_image_recall_at_", "text->image R@")
+    return {"macro_f1": "macro-F1", "rouge_l": "ROUGE-L", "bleu": "BLEU"}.get(key) or key.replace("image_to_text_recall_at_", "image->text R@").replace("text_to_image_recall_at_", "text->image R@")
 
 
 def register(app: typer.Typer, context: Context) -> None:
@@ -42,6 +42,10 @@ def register(app: typer.Typer, context: Context) -> None:
         text_col: Annotated[Optional[str], typer.Option(help="Column holding the text (default: detected).")] = None,
         text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
+        source_col: Annotated[Optional[str], typer.Option(help="text2text-generation: column holding the source text (default: detected).")] = None,
+        target_col: Annotated[Optional[str], typer.Option(help="text2text-generation: column holding the target text (default: detected).")] = None,
+        prefix: Annotated[Optional[str], typer.Option(help='text2text-generation: put before every source text, e.g. "summarize: ".')] = None,
+        mlm_probability: Annotated[Optional[float], typer.Option(help="fill-mask: share of tokens masked [0.15].")] = None,
         rank: Annotated[Optional[int], typer.Option(help="LoRA rank [8].")] = None,
         alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha [16].")] = None,
         target_modules: Annotated[Optional[str], typer.Option(help="LoRA target modules, comma-separated (default: per architecture).")] = None,
@@ -66,7 +70,8 @@ def register(app: typer.Typer, context: Context) -> None:
 
         overrides = dict(
             model=model, data=data, val=val, val_split=val_split, task=task, domain=domain, method=method, epochs=epochs, lr=lr, head_lr=head_lr,
-            batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col,
+            batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col or source_col,
+            target_col=target_col, prefix=prefix, mlm_probability=mlm_probability,
             text_pair_col=text_pair_col, label_col=label_col, rank=rank, alpha=alpha,
             target_modules=target_modules.split(",") if target_modules else None, unfreeze_last=unfreeze_last,
             baseline=baseline, register=register_as, allow_pickle=allow_pickle or None,
@@ -98,6 +103,61 @@ def register(app: typer.Typer, context: Context) -> None:
             if outcome.registered:
                 print(f"registered {outcome.registered}  (model folder: {outcome.model_dir})")
         print("browse runs and versions: zoo ui")
+
+    @app.command()
+    def adapt(
+        model: Annotated[str, typer.Argument(help="REF: catalog name, store name, folder, models:/NAME/VERSION or runs:/ID/model.")],
+        data: Annotated[Path, typer.Option(help="Unlabelled domain text: .txt (one document per line), or CSV, JSONL, parquet with --text-col.")],
+        val: Annotated[Optional[Path], typer.Option(help="Held-out text for perplexity (default: --val-split of --data).")] = None,
+        val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out [0.1].")] = None,
+        objective: Annotated[Optional[str], typer.Option(help="mlm, clm or span (default: the model's own: encoders mlm, decoders clm, T5 span).")] = None,
+        method: Annotated[Optional[str], typer.Option(help="full or lora.")] = None,
+        epochs: Annotated[Optional[int], typer.Option(help="Epochs [3].")] = None,
+        lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the method's).")] = None,
+        batch_size: Annotated[Optional[int], typer.Option(help="Batch size [16].")] = None,
+        max_length: Annotated[Optional[int], typer.Option(help="Tokens per packed block [128].")] = None,
+        mlm_probability: Annotated[Optional[float], typer.Option(help="mlm: share of tokens masked [0.15].")] = None,
+        text_col: Annotated[Optional[str], typer.Option(help="Column holding the text, for CSV, JSONL or parquet (default: detected).")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Random seed [42].")] = None,
+        register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<objective>).")] = None,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
+        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ) -> None:
+        """Continue pretraining on unlabelled domain text (masked, causal or span objective); held-out perplexity before and after. The result is a REF zoo finetune takes."""
+        if trust_remote_code:
+            settings.allow_remote_code()
+        from zoo_core import finetune as engine
+        from zoo_core.recipe import load_recipe
+
+        overrides = dict(
+            model=model, data=data, val=val, val_split=val_split, objective=objective, method=method, epochs=epochs, lr=lr, batch_size=batch_size,
+            max_length=max_length, mlm_probability=mlm_probability, text_col=text_col, seed=seed, register=register_as, allow_pickle=allow_pickle or None,
+        )
+        if objective is not None and objective not in ("mlm", "clm", "span"):
+            raise typer.BadParameter(f"'{objective}' is not an objective: use mlm, clm or span", param_hint="--objective")
+        with contextlib.redirect_stdout(sys.stderr):
+            outcome = engine.adapt(load_recipe(None, overrides), context.catalog, context.plugins, _report)
+        from zoo_core.refs import MODEL_INFO
+
+        task = json.loads((outcome.model_dir / MODEL_INFO).read_text()).get("task")
+        result = {
+            "run_id": outcome.run_id,
+            "task": task,
+            "perplexity_before": outcome.before.get("perplexity"),
+            "perplexity_after": outcome.metrics.get("perplexity"),
+            "trainable": outcome.trainable,
+            "total": outcome.total,
+            "seconds": outcome.seconds,
+            "registered": outcome.registered,
+            "model_dir": str(outcome.model_dir),
+        }
+        if as_json:
+            print(json.dumps(result, indent=2))
+            return
+        print(f"held-out perplexity {result['perplexity_before']:.2f} -> {result['perplexity_after']:.2f}  ({result['task']}, {outcome.seconds:.0f} s, run {outcome.run_id})")
+        print(f"registered {outcome.registered}  (model folder: {outcome.model_dir})")
+        print(f"fine-tune it: zoo finetune {outcome.registered} --data train.csv")
 
     @app.command("eval")
     def evaluate(
