@@ -1,8 +1,8 @@
 """Text generation in PyTorch and on an export's graphs, with the same decoding rules.
 
 An exported generator is a decoder graph that takes the key-value cache as flat
-inputs (`past.N.key`, `past.N.value`) and returns it grown by the new tokens
-(`present.N.*`); a text-to-text model adds an encoder graph. The loop here feeds
+inputs (`past_N_key`, `past_N_value`) and returns it grown by the new tokens
+(`present_N_*`); a text-to-text model adds an encoder graph. The loop here feeds
 the cache back step by step through any `Runtime`, so it runs on whichever
 exporter wrote the graphs, with numpy alone. PyTorch generates with
 `model.generate`; validation demands that both pick the same greedy tokens.
@@ -73,10 +73,10 @@ class GenerationSettings:
         (Path(folder) / SETTINGS_FILE).write_text(json.dumps(asdict(self), indent=2))
 
     def past_names(self) -> list[str]:
-        return [f"past.{layer}.{part}" for layer in range(self.layers) for part in ("key", "value")]
+        return [f"past_{layer}_{part}" for layer in range(self.layers) for part in ("key", "value")]
 
     def present_names(self) -> list[str]:
-        return [f"present.{layer}.{part}" for layer in range(self.layers) for part in ("key", "value")]
+        return [f"present_{layer}_{part}" for layer in range(self.layers) for part in ("key", "value")]
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         return {name: np.zeros((batch, self.heads, 0, self.head_dim), dtype=np.float32) for name in self.past_names()}
@@ -137,13 +137,16 @@ def _causal_mask(attention_mask: Any, query_length: Any, dtype: Any) -> Any:
     return torch.zeros(allowed.shape, dtype=dtype, device=attention_mask.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
-def _pairs(past: dict[str, Any], settings: GenerationSettings) -> list[tuple[Any, Any]]:
-    """The flat `past.N.key`/`past.N.value` inputs as the (key, value) per layer a cache is built from."""
-    return [(past[f"past.{layer}.key"], past[f"past.{layer}.value"]) for layer in range(settings.layers)]
+def _pairs(past: tuple[Any, ...], settings: GenerationSettings) -> list[tuple[Any, Any]]:
+    """The flat past inputs (key, value, key, value, ... in layer order) as the (key, value) per layer a cache is built from.
+
+    They come positionally: the TorchScript exporter binds keyword inputs only to named parameters.
+    """
+    return [(past[2 * layer], past[2 * layer + 1]) for layer in range(settings.layers)]
 
 
 def causal_decoder(model: Any, settings: GenerationSettings) -> Any:
-    """input_ids, attention_mask, position_ids, past.* -> logits, present.*"""
+    """input_ids, attention_mask, position_ids, past_* -> logits, present_*"""
     import torch
     from transformers import DynamicCache
 
@@ -154,7 +157,7 @@ def causal_decoder(model: Any, settings: GenerationSettings) -> Any:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, position_ids, **past):
+        def forward(self, input_ids, attention_mask, position_ids, *past):
             cache = DynamicCache(ddp_cache_data=_pairs(past, settings), config=self.model.config)
             mask = _causal_mask(attention_mask, input_ids.shape[1], torch.float32)
             out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=True, **{argument: cache})
@@ -180,7 +183,7 @@ def seq2seq_encoder(model: Any) -> Any:
 
 
 def seq2seq_decoder(model: Any, settings: GenerationSettings) -> Any:
-    """decoder_input_ids, encoder_hidden_states, encoder_attention_mask, past.* -> logits, present.*
+    """decoder_input_ids, encoder_hidden_states, encoder_attention_mask, past_* -> logits, present_*
 
     Only the decoder's self-attention is cached; cross-attention keys and values
     are recomputed from the encoder states each step (one graph, no first-step variant).
@@ -195,7 +198,7 @@ def seq2seq_decoder(model: Any, settings: GenerationSettings) -> Any:
             super().__init__()
             self.model = model
 
-        def forward(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask, **past):
+        def forward(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask, *past):
             own = DynamicCache(ddp_cache_data=_pairs(past, settings), config=self.model.config)
             cache = EncoderDecoderCache(own, DynamicCache(config=self.model.config))
             out = self.model(

@@ -283,7 +283,8 @@ class Generator:
             raise DataError(f"the prompt is {len(ids)} tokens{f' plus {decoding.max_new_tokens} new ones' if causal else ''}; this model's context holds {limit}", advice)
         return ids
 
-    def generate_model(self, model_dir: Path, prompt: str, decoding: Decoding, on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def generate_model(self, model_dir: Path, prompt: str, options: dict[str, Any], on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+        decoding = Decoding(**options)
         model, processor = self.load(model_dir, [], False)
         model.eval()
         tokenizer = processor.tokenizer
@@ -295,9 +296,10 @@ class Generator:
         tokens = generation.generate_torch(model, ids, decoding, settings.pad_token_id, streamer)
         return {"input": prompt, "output": tokenizer.decode(tokens, skip_special_tokens=True), "tokens": len(tokens)}
 
-    def generate_export(self, runtime: Runtime, export_dir: Path, prompt: str, decoding: Decoding, on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def generate_export(self, runtime: Runtime, export_dir: Path, prompt: str, options: dict[str, Any], on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
         from tokenizers import Tokenizer
 
+        decoding = Decoding(**options)
         settings = GenerationSettings.read(export_dir)
         tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
         ids = self._prompt_ids(lambda text: tokenizer.encode(text).ids, prompt, settings.prefix, decoding, settings.max_positions, settings.kind == "causal")

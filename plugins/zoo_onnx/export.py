@@ -36,6 +36,9 @@ def export(model_dir: Path, adapter: TaskAdapter, out_dir: Path, options: dict[s
         for variant, file, diff in _variants(name, module, spec, out_dir, opset, options):
             files.setdefault(variant, {})[name] = file
             diffs.setdefault(variant, {}).update(diff)
+    details: dict[str, Any] = {}
+    if hasattr(adapter, "check_graphs"):  # generators: the tokens must be PyTorch's, not just the logits
+        details["greedy_match"] = {variant: _check_tokens(adapter, model, processor, out_dir, graph_files, variant) for variant, graph_files in files.items()}
     processor.save_pretrained(out_dir)
     text = next((spec for _, _, spec in graphs if "input_ids" in spec.input_names), graphs[0][2])
     return ExportReport(
@@ -47,8 +50,18 @@ def export(model_dir: Path, adapter: TaskAdapter, out_dir: Path, options: dict[s
             "opset": opset,
             "inputs": [name for _, _, spec in graphs for name in spec.input_names],
             "outputs": [name for _, _, spec in graphs for name in spec.output_names],
+            **details,
         },
     )
+
+
+def _check_tokens(adapter: TaskAdapter, model: Any, processor: Any, out_dir: Path, graph_files: dict[str, str], variant: str) -> float:
+    """Greedy generation on this variant's graphs against PyTorch's: fp32 and fused graphs must match
+    exactly; quantised ones report the share of prompts that match."""
+    sessions = {graph: session(out_dir / file, provider="cpu") for graph, file in graph_files.items()}
+    strict = variant in ("fp32", "optimized")
+    result = adapter.check_graphs(model, processor, lambda inputs, graph: run(sessions[graph], inputs), strict, f"{variant} ({', '.join(graph_files.values())})")
+    return float(result["greedy_match"])
 
 
 def graphs_of(adapter: TaskAdapter, model: Any, processor: Any) -> list[tuple[str, Any, ExportSpec]]:
@@ -78,16 +91,17 @@ def _variants(name: str, module: Any, spec: ExportSpec, out_dir: Path, opset: in
 def _torch_export(model: Any, spec: ExportSpec, path: Path, opset: int) -> None:
     import torch
 
-    sample = {name: torch.from_numpy(array) for name, array in spec.sample(2, min(16, spec.max_length), 0).items()}
+    model.eval()  # the exporter puts a module back in the mode it found it in: a fresh wrapper would train (dropout on)
+    args, kwargs = call_arguments(model, spec, {name: torch.from_numpy(array) for name, array in spec.sample(2, min(16, spec.max_length), 0).items()})
     large = sum(parameter.numel() * parameter.element_size() for parameter in model.parameters()) > TWO_GB
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer and deprecation warnings; validation is what tells
             torch.onnx.export(
                 model,
-                (),
+                args,
                 str(path),
-                kwargs=sample,
+                kwargs=kwargs,
                 input_names=list(spec.input_names),
                 output_names=list(spec.output_names),
                 dynamic_axes=spec.dynamic_axes,
@@ -99,6 +113,17 @@ def _torch_export(model: Any, spec: ExportSpec, path: Path, opset: int) -> None:
     except Exception as exc:  # torch names the operator it could not export
         message = str(exc).splitlines()[0][:240]
         raise ExportError(f"{type(model).__name__} cannot be exported to ONNX opset {opset}: {message}", "try another --opset, or report the operator") from None
+
+
+def call_arguments(model: Any, spec: ExportSpec, inputs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Inputs by name where `forward` names them all (a Hugging Face model); else in input order (a
+    module taking a variable number of inputs, such as a decoder's cache, as `*past`)."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    if all(name in parameters for name in inputs):
+        return (), inputs
+    return tuple(inputs[name] for name in spec.input_names), {}
 
 
 def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None = FP32_TOLERANCE, relative: bool = False) -> dict[str, float]:
@@ -115,8 +140,9 @@ def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None =
     scale = 1.0
     for seed, (batch, length) in enumerate(VALIDATION_SHAPES, start=1):
         inputs = spec.sample(batch, min(length, spec.max_length), seed)
+        args, kwargs = call_arguments(model, spec, {name: torch.from_numpy(array) for name, array in inputs.items()})
         with torch.no_grad():
-            expected = model(**{name: torch.from_numpy(array) for name, array in inputs.items()})
+            expected = model(*args, **kwargs)
         expected = [expected[name].float().numpy() for name in spec.output_names]
         actual = run(runtime, inputs)
         for name, want, got in zip(spec.output_names, expected, actual):

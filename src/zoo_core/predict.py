@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RefError
 from zoo_core.export import EXPORT_INFO, open_runtime, read_export
 from zoo_core.plugins import Plugins
+from zoo_core.refs import ResolvedModel
+from zoo_core.store import refused_pickle
+from zoo_core.types import OBJECTIVE_TASKS, Domain
 
 BATCH = 64
 
@@ -45,17 +49,25 @@ def predict(
     labels: list[str] | None = None,
     catalog: Catalog | None = None,
     allow_pickle: bool = False,
+    decoding: dict[str, Any] | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Predict with an export on its exporter's runtime, or (zero-shot models) with a REF in PyTorch."""
+    """Predict with an export on its exporter's runtime, or (zero-shot, fill-mask and generative models) with a REF
+    in PyTorch. Generators stream their text to `on_text` as it comes, a newline after each input."""
     export_dir = Path(target)
     if not inputs:
         raise DataError("nothing to predict", "give inputs as arguments or with --file")
+    decoding = decoding or {}
+    if decoding.get("max_new_tokens", 1) < 1:
+        raise DataError(f"--max-new-tokens {decoding['max_new_tokens']} generates nothing", "pass --max-new-tokens 1 or more (default 32)")
     if not (export_dir / EXPORT_INFO).is_file():
-        return _predict_model(target, inputs, labels or [], top, plugins, catalog, allow_pickle)
+        return _predict_model(target, inputs, labels or [], top, plugins, catalog, allow_pickle, decoding, on_text)
     export = read_export(export_dir)
     _, adapter = plugins.task_adapter(export.domain, export.task, target)
     runtime = open_runtime(export, plugins, provider, variant)
     used = f"{export.format} {runtime.variant} on {runtime.provider}"
+    if hasattr(adapter, "generate_export"):
+        return _generate(lambda prompt, stream: adapter.generate_export(runtime, export_dir, prompt, decoding, stream), inputs, on_text), used
     if hasattr(adapter, "predict_export"):  # zero-shot: labels come from the user, through the text tower
         return adapter.predict_export(runtime, export_dir, inputs, labels or [], top), used
     names = export.report.labels
@@ -88,8 +100,35 @@ def ranked(probabilities: Any, names: list[str], top: int) -> dict[str, Any]:
     }
 
 
-def _predict_model(ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None, allow_pickle: bool) -> tuple[list[dict[str, Any]], str]:
-    """Zero-shot models answer straight from a REF; classifiers are served from their export."""
+def _generate(generate: Callable[[str, Callable[[str], None] | None], dict[str, Any]], inputs: list[str], on_text: Callable[[str], None] | None) -> list[dict[str, Any]]:
+    results = []
+    for prompt in inputs:
+        results.append(generate(prompt, on_text))
+        if on_text:
+            on_text("\n")
+    return results
+
+
+def model_task(model: ResolvedModel, domain: Domain, catalog: Catalog) -> str:
+    """What a model does: its fine-tuned task, else its card's first task the domain serves, else what its
+    pretraining objective makes it (a masked LM fills masks), else the domain's first task."""
+    if (model.info or {}).get("task"):
+        return model.info["task"]
+    card_id = catalog.canonical(model.name)
+    served = [task for task in (catalog.entries[card_id]["tasks"] if card_id else []) if task in domain.tasks]
+    if served:
+        return served[0]
+    if domain.objective is not None:
+        task = OBJECTIVE_TASKS.get(domain.objective(model.path))
+        if task in domain.tasks:
+            return task
+    return domain.tasks[0]
+
+
+def _predict_model(
+    ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None, allow_pickle: bool, decoding: dict[str, Any], on_text: Callable[[str], None] | None
+) -> tuple[list[dict[str, Any]], str]:
+    """Zero-shot, fill-mask and generative models answer straight from a REF; classifiers are served from their export."""
     from zoo_core.refs import resolve
 
     not_export = RefError(f"{ref} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF and predict with the export folder")
@@ -97,9 +136,16 @@ def _predict_model(ref: str, inputs: list[str], labels: list[str], top: int, plu
         raise not_export
     model = resolve(ref, catalog, plugins, allow_pickle)
     domain = plugins.domains().get(model.domain or "")
-    adapter = domain.adapter(domain.tasks[0]) if domain and domain.adapter else None
-    if not hasattr(adapter, "predict_model"):
+    if domain is None or domain.adapter is None:
         raise not_export
+    task = model_task(model, domain, catalog)
+    adapter = domain.adapter(task)
     import torch
 
-    return adapter.predict_model(model.path, inputs, labels, top), f"pytorch on {'cuda' if torch.cuda.is_available() else 'cpu'}"
+    used = f"{task}, pytorch on {'cuda' if torch.cuda.is_available() else 'cpu'}"
+    with refused_pickle(model.name):
+        if hasattr(adapter, "generate_model"):
+            return _generate(lambda prompt, stream: adapter.generate_model(model.path, prompt, decoding, stream), inputs, on_text), used
+        if hasattr(adapter, "predict_model"):
+            return adapter.predict_model(model.path, inputs, labels, top), used
+    raise not_export

@@ -54,9 +54,16 @@ def register(app: typer.Typer, context: Context) -> None:
         columns = [Column("variant", no_wrap=True), Column("files", overflow="fold"), Column("max abs diff vs PyTorch", justify="right", min_width=9)]
         if done.metrics:
             columns.append(Column("accuracy", justify="right", no_wrap=True))
+        greedy = done.report.details.get("greedy_match") or {}
+        if greedy:
+            columns.append(Column("greedy tokens = PyTorch", justify="right", min_width=8))
         rows = []
         for name, variant in done.report.variants.items():
-            row = [name, ", ".join(variant.files.values()), ", ".join(f"{value:.1e}" for value in variant.max_abs_diff.values())]
+            diffs = list(variant.max_abs_diff.values())
+            shown = ", ".join(f"{value:.1e}" for value in diffs) if len(diffs) <= 2 else f"{max(diffs):.1e} (worst of {len(diffs)} outputs)"
+            row = [name, ", ".join(variant.files.values()), shown]
+            if greedy:
+                row.append(f"{greedy.get(name, 0.0):.0%} of prompts")
             if done.metrics:
                 row.append(f"{done.metrics[name]['accuracy']:.3f} ({0.0 - done.metrics[name]['drop_points']:+.1f} pt)")
             rows.append(row)
@@ -68,30 +75,47 @@ def register(app: typer.Typer, context: Context) -> None:
 
     @app.command()
     def predict(
-        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or, for zero-shot models, a REF).")],
-        inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts (or image paths, for image models).")] = None,
+        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or, for zero-shot, fill-mask and generative models, a REF).")],
+        inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts, prompts (generators), texts with [MASK] (fill-mask), or image paths.")] = None,
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line) or .jsonl ({\"text\": ...}) file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
         variant: Annotated[Optional[str], typer.Option(help="A variant of the export: fp32, optimized, int8, fp16 for ONNX (default: the fastest for the provider).")] = None,
         top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
         labels: Annotated[Optional[str], typer.Option(help="Zero-shot models: candidate labels, comma-separated.")] = None,
-        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (zero-shot models predicted from a REF).")] = False,
+        max_new_tokens: Annotated[int, typer.Option(help="Generators: tokens to generate per input.")] = 32,
+        temperature: Annotated[float, typer.Option(help="Generators: 0 is greedy; above 0 samples (with --top-k, --top-p).")] = 0.0,
+        top_k: Annotated[int, typer.Option("--top-k", help="Generators, sampling: keep the K most likely tokens (0: all).")] = 0,
+        top_p: Annotated[float, typer.Option(help="Generators, sampling: keep the most likely tokens up to this probability mass.")] = 1.0,
+        seed: Annotated[Optional[int], typer.Option(help="Generators, sampling: random seed, for repeatable samples.")] = None,
+        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (models predicted from a REF).")] = False,
         trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """Run an export on its format's runtime (the best provider present) and print each input's label and score."""
+        """Run an export on its format's runtime (the best provider present) and print each input's label and score, or stream generated text."""
         if trust_remote_code:
             settings.allow_remote_code()
         from zoo_core.predict import predict as run_predict, read_inputs
 
         candidates = None if labels is None else [label.strip() for label in labels.split(",")]
+        decoding = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+        out = sys.stdout
+
+        def stream(text: str) -> None:
+            out.write(text)
+            out.flush()
+
         with contextlib.redirect_stdout(sys.stderr):
-            results, used = run_predict(target, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog, allow_pickle)
+            results, used = run_predict(
+                target, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog, allow_pickle,
+                decoding, None if as_json else stream,
+            )
         if as_json:
             print(json.dumps(results, indent=2))
             return
         print(f"# {used}", file=sys.stderr)
         for result in results:
+            if "output" in result:  # generated text: already streamed
+                continue
             if top <= 1:
                 print(f"{result['label']}\t{result['score']:.3f}\t{result['input']}")
                 continue
