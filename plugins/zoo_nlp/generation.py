@@ -39,6 +39,7 @@ class Decoding:
     top_k: int = 0
     top_p: float = 1.0
     seed: int | None = None
+    ignore_eos: bool = False  # benchmarks: always generate max_new_tokens
 
     def check(self) -> None:
         if self.max_new_tokens < 1:
@@ -327,7 +328,7 @@ def generate_on_graphs(run: Run, settings: GenerationSettings, prompt_ids: list[
             past = {name.replace("present", "past"): value for name, value in zip(names, present)}
             token = choose(logits[0, -1], decoding, rng)
             yield token
-            if token in settings.eos_token_ids:
+            if token in settings.eos_token_ids and not decoding.ignore_eos:
                 return
             seen, tokens = length, np.array([[token]], dtype=np.int64)
         return
@@ -340,7 +341,7 @@ def generate_on_graphs(run: Run, settings: GenerationSettings, prompt_ids: list[
         past = {name.replace("present", "past"): value for name, value in zip(names, present)}
         token = choose(logits[0, -1], decoding, rng)
         yield token
-        if token in settings.eos_token_ids:
+        if token in settings.eos_token_ids and not decoding.ignore_eos:
             return
 
 
@@ -351,6 +352,8 @@ def generate_torch(model: Any, prompt_ids: list[int], decoding: Decoding, pad_to
     device = next(model.parameters()).device
     ids = torch.tensor([prompt_ids], device=device)
     options: dict[str, Any] = {"max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.sampling, "pad_token_id": pad_token_id}
+    if decoding.ignore_eos:
+        options["min_new_tokens"] = decoding.max_new_tokens
     if decoding.sampling:
         options.update(temperature=decoding.temperature, top_k=decoding.top_k or None, top_p=decoding.top_p)
         if decoding.seed is not None:

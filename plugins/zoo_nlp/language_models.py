@@ -310,6 +310,19 @@ class Generator:
             stream.push(token)
         return {"input": prompt, "output": tokenizer.decode(tokens, skip_special_tokens=True), "tokens": len(tokens)}
 
+    def generation_engines(self, model: Any, processor: TextProcessing, runtimes: dict[str, Runtime], export_dir: Path, prompt_length: int, new_tokens: int) -> dict[str, Callable[[], int]]:
+        """Functions that each generate `new_tokens` greedy tokens after one fixed prompt: PyTorch's
+        `generate` and the loop on each runtime, for `zoo bench`."""
+        settings = GenerationSettings.read(export_dir)
+        rng = np.random.default_rng(0)
+        low = max(processor.tokenizer.all_special_ids, default=-1) + 1
+        prompt = rng.integers(low, int(model.config.vocab_size), size=min(prompt_length, settings.max_positions - new_tokens)).tolist()
+        decoding = Decoding(max_new_tokens=new_tokens, ignore_eos=True)
+        engines: dict[str, Callable[[], int]] = {"pytorch eager": lambda: len(generation.generate_torch(model, prompt, decoding, settings.pad_token_id))}
+        for name, runtime in runtimes.items():
+            engines[name] = lambda runtime=runtime: sum(1 for _ in generation.generate_on_graphs(lambda inputs, graph: runtime.run(inputs, graph), settings, prompt, decoding))
+        return engines
+
     def export_graphs(self, model: Any, processor: TextProcessing) -> list[tuple[str, Any, ExportSpec]]:
         tokenizer = processor.tokenizer
         processor.generation = generation.settings_of(model, tokenizer, processor.prefix)

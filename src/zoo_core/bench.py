@@ -101,6 +101,7 @@ def benchmark(
     rounds: int = 5,
     cuda_graph: bool = False,
     allow_pickle: bool = False,
+    new_tokens: int = 32,
 ) -> dict[str, Any]:
     import torch
 
@@ -110,6 +111,9 @@ def benchmark(
     else:
         report(f"exporting {target} (onnx: fp32, optimized, int8) to benchmark it")
         export = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8", "allow_pickle": allow_pickle}, catalog, plugins, report)
+    if hasattr(adapter_of(export, plugins), "generation_engines"):
+        result, name = benchmark_generation(export, length, new_tokens, runs, rounds, threads, catalog, plugins, report, allow_pickle)
+        return _log_and_save(result, name, export.run_id)
     if len(export.report.graphs) > 1:
         raise RecipeError(f"{export.path} holds several graphs ({', '.join(export.report.graphs)}); zoo bench times single-graph exports", "benchmark a classifier's export")
     model = resolve(export.source, catalog, plugins, allow_pickle, report=report)  # PyTorch's side loads the source again
@@ -142,13 +146,62 @@ def benchmark(
         "device": torch.cuda.get_device_name(0) if on_gpu else f"CPU {platform.machine()}",
         "load_before": load_before,
         "load_after": load_average(),
+        "unit": "items",
         "rows": rows,
     }
-    saved = settings.zoo_home() / "bench" / f"{model.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    return _log_and_save(result, model.name, export.run_id)
+
+
+def adapter_of(export: Export, plugins: Plugins) -> Any:
+    return plugins.task_adapter(export.domain, export.task, export.source)[1]
+
+
+def benchmark_generation(
+    export: Export, length: int, new_tokens: int, runs: int, rounds: int, threads: int | None, catalog: Catalog, plugins: Plugins, report: Callable[[str], None], allow_pickle: bool
+) -> tuple[dict[str, Any], str]:
+    """Tokens per second of greedy generation (batch 1, the cache fed back each step): PyTorch's
+    `generate` against the generation loop on every variant of the export."""
+    import torch
+
+    model = resolve(export.source, catalog, plugins, allow_pickle, report=report)
+    adapter = adapter_of(export, plugins)
+    with refused_pickle(model.name):
+        network, processor, _ = adapter.load_trained(model.path)
+    network.eval()
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    on_gpu = torch.cuda.is_available()
+    if on_gpu:
+        network = network.to("cuda")
+    runtimes = {f"{export.format} {name}": open_runtime(export, plugins, "cuda" if on_gpu else "cpu", name, threads) for name in export.report.variants if on_gpu or name != "fp16"}
+    engines = adapter.generation_engines(network, processor, runtimes, export.path, length, new_tokens)
+    load_before = load_average()
+    timed = time_engines(engines, rounds, runs, warmup=1)
+    rows = [{**row, "items_per_s": new_tokens / (row["median_ms"] / 1000)} for row in _rows(1, timed)]
+    return {
+        "model": export.source,
+        "export": str(export.path),
+        "format": export.format,
+        "length": length,
+        "new_tokens": new_tokens,
+        "threads": threads,
+        "rounds": rounds,
+        "runs": runs,
+        "device": torch.cuda.get_device_name(0) if on_gpu else f"CPU {platform.machine()}",
+        "load_before": load_before,
+        "load_after": load_average(),
+        "unit": "tokens",
+        "rows": rows,
+    }, model.name
+
+
+def _log_and_save(result: dict[str, Any], name: str, run_id: str | None) -> dict[str, Any]:
+    """The result saved under ZOO_HOME/bench and logged to a run linked to the training run."""
+    saved = settings.zoo_home() / "bench" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=2))
     result["saved"] = str(saved)
-    _log_to_mlflow(export.run_id, result)
+    _log_to_mlflow(run_id, result)
     return result
 
 

@@ -127,7 +127,8 @@ def register(app: typer.Typer, context: Context) -> None:
     def bench(
         model: Annotated[str, typer.Argument(help="An export folder, or a REF to export first.")],
         batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,32",
-        length: Annotated[int, typer.Option(help="Sequence length.")] = 128,
+        length: Annotated[int, typer.Option(help="Sequence length (generators: prompt length).")] = 128,
+        new_tokens: Annotated[int, typer.Option(help="Generators: tokens generated per timed call (batch 1, greedy).")] = 32,
         runs: Annotated[int, typer.Option(help="Timed runs per engine in each round.")] = 5,
         rounds: Annotated[int, typer.Option(help="Rounds; engines are interleaved in each, and the median of round medians is reported.")] = 5,
         threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and the runtime (default: all).")] = None,
@@ -151,15 +152,16 @@ def register(app: typer.Typer, context: Context) -> None:
         except ValueError:
             raise typer.BadParameter(f"'{batch}' is not a list of batch sizes like 1,32", param_hint="--batch") from None
         with contextlib.redirect_stdout(sys.stderr):
-            result = benchmark(model, sizes, length, runs, threads, context.catalog, context.plugins, _report, rounds=rounds, cuda_graph=cuda_graph, allow_pickle=allow_pickle)
+            result = benchmark(model, sizes, length, runs, threads, context.catalog, context.plugins, _report, rounds=rounds, cuda_graph=cuda_graph, allow_pickle=allow_pickle, new_tokens=new_tokens)
         if as_json:
             print(json.dumps(result, indent=2))
             return
         load = f", load {result['load_before']} -> {result['load_after']}" if result["load_before"] is not None else ""
-        title = f"{result['model']}: sequence {result['length']}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}"
+        shape = f"prompt {result['length']} + {result['new_tokens']} new tokens" if result["unit"] == "tokens" else f"sequence {result['length']}"
+        title = f"{result['model']}: {shape}, {result['threads']} threads, {result['device']}, {result['rounds']} rounds{load}"
         columns = [Column("batch", justify="right", no_wrap=True), Column("engine", min_width=12)]
         several = len({row["engine"] for row in result["rows"] if row["engine"].startswith(("pytorch", "torch.compile"))}) > 1  # on a GPU
-        headers = ("median ms", "min-max ms", "items/s", "vs PyTorch", *(("vs best PyTorch",) if several else ()))
+        headers = ("median ms", "min-max ms", f"{result['unit']}/s", "vs PyTorch", *(("vs best PyTorch",) if several else ()))
         columns += [Column(name, justify="right", no_wrap=True) for name in headers]
         rows = [
             (
@@ -169,5 +171,5 @@ def register(app: typer.Typer, context: Context) -> None:
             for row in result["rows"]
         ]
         console = Console()
-        console.print(fitted_table(title, columns, rows, console.width, drop=("items/s", "min-max ms", "vs PyTorch")))
+        console.print(fitted_table(title, columns, rows, console.width, drop=(f"{result['unit']}/s", "min-max ms", "vs PyTorch")))
         print(f"saved {result['saved']}")
