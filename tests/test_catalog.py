@@ -111,3 +111,21 @@ def test_a_duplicate_id_names_both_files(tmp_path: Path) -> None:
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = zoo("info", "nope", env={"ZOO_DEBUG": "1"}, check=False)
     assert result.returncode != 0 and "Traceback" in result.stderr and "UnknownModelError" in result.stderr
+
+
+TRAINS = ("read", "load", "encode", "collator")
+PREDICTS = ("export_inputs", "predict_model", "predict_export", "generate_model", "generate_export")
+
+
+@pytest.mark.parametrize("path", CARD_FILES, ids=lambda path: path.stem)
+def test_every_task_a_card_lists_is_trainable_and_predictable(path: Path) -> None:
+    """The catalog tells the truth: an installed domain trains and predicts every task a card names."""
+    from zoo_core.plugins import load_plugins
+
+    card = load_card(path)
+    domain = load_plugins().domains()[card.domain]
+    for task in card.tasks:
+        assert task in domain.tasks, f"{card.id} lists {task}, which the {card.domain} domain does not serve"
+        adapter = domain.adapter(task)
+        assert all(hasattr(adapter, name) for name in TRAINS), f"{card.id}: {task} cannot be trained"
+        assert any(hasattr(adapter, name) for name in PREDICTS), f"{card.id}: {task} cannot be predicted"

@@ -310,6 +310,58 @@ class Generator:
             stream.push(token)
         return {"input": prompt, "output": tokenizer.decode(tokens, skip_special_tokens=True), "tokens": len(tokens)}
 
+    def read_examples(self, path: Path, columns: Columns) -> Any:
+        """Labelled examples (text, label) for prompting, read like a classifier's data."""
+        from zoo_nlp.text_classification import TextClassification
+
+        return TextClassification().read(path, columns)
+
+    def score_choices(self, model_dir: Path, contexts: list[str], choices: list[str]) -> list[list[float]]:
+        """Log-likelihood of each choice as the continuation of each context (summed over its tokens)."""
+        import torch
+
+        model, processor = self.load(model_dir, [], False)
+        model.eval()
+        tokenizer = processor.tokenizer
+        limit = generation.settings_of(model, tokenizer).max_positions
+        seq2seq = bool(model.config.is_encoder_decoder)
+        answers = [tokenizer(choice if seq2seq else " " + choice, add_special_tokens=seq2seq)["input_ids"] for choice in choices]
+        scores = []
+        with torch.no_grad():
+            for context in contexts:
+                ids = tokenizer(context, add_special_tokens=seq2seq)["input_ids"]
+                longest = len(ids) + (0 if seq2seq else max(len(answer) for answer in answers))
+                if longest > limit:
+                    raise DataError(f"a prompt is {longest} tokens with its answer; this model's context holds {limit}", "shorten --prompt, use fewer --shots, or pass shorter texts")
+                scores.append(self._seq2seq_scores(model, ids, answers) if seq2seq else self._causal_scores(model, ids, answers))
+        return scores
+
+    @staticmethod
+    def _causal_scores(model: Any, context: list[int], answers: list[list[int]]) -> list[float]:
+        import torch
+
+        width = len(context) + max(len(answer) for answer in answers)
+        ids = torch.zeros((len(answers), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, answer in enumerate(answers):
+            ids[row, : len(context) + len(answer)] = torch.tensor(context + answer)
+            mask[row, : len(context) + len(answer)] = 1
+        logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+        return [float(sum(logprobs[row, len(context) + step - 1, token] for step, token in enumerate(answer))) for row, answer in enumerate(answers)]
+
+    @staticmethod
+    def _seq2seq_scores(model: Any, context: list[int], answers: list[list[int]]) -> list[float]:
+        import torch
+
+        width = max(len(answer) for answer in answers)
+        labels = torch.full((len(answers), width), -100, dtype=torch.long)
+        for row, answer in enumerate(answers):
+            labels[row, : len(answer)] = torch.tensor(answer)
+        source = torch.tensor([context] * len(answers))
+        logits = model(input_ids=source, attention_mask=torch.ones_like(source), labels=labels).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        return [float(sum(logprobs[row, step, token] for step, token in enumerate(answer))) for row, answer in enumerate(answers)]
+
     def generation_engines(self, model: Any, processor: TextProcessing, runtimes: dict[str, Runtime], export_dir: Path, prompt_length: int, new_tokens: int) -> dict[str, Callable[[], int]]:
         """Functions that each generate `new_tokens` greedy tokens after one fixed prompt: PyTorch's
         `generate` and the loop on each runtime, for `zoo bench`."""

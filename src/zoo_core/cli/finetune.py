@@ -166,20 +166,35 @@ def register(app: typer.Typer, context: Context) -> None:
         text_col: Annotated[Optional[str], typer.Option(help="Column holding the text (default: detected).")] = None,
         text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
+        target_col: Annotated[Optional[str], typer.Option(help="Text-to-text models: column holding the target text (default: detected).")] = None,
+        prompt: Annotated[Optional[str], typer.Option(help='Classify by prompting, no training: a template with {text}, e.g. "Review: {text}\nSentiment:".')] = None,
+        choices: Annotated[Optional[str], typer.Option(help="With --prompt: the answers, comma-separated (the data's labels).")] = None,
+        shots: Annotated[int, typer.Option(help="With --prompt: solved examples from --train put before each one.")] = 0,
+        train: Annotated[Optional[Path], typer.Option(help="With --shots: labelled data the solved examples come from.")] = None,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
         trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
-        """Accuracy and macro-F1 of a classifier, or retrieval recall@1/5/10 of an image-text model, on held-out data."""
+        """Accuracy and macro-F1 of a classifier (or of a prompted language model, with --prompt), perplexity or ROUGE-L/BLEU of a language model, or retrieval recall of an image-text model, on held-out data."""
         if trust_remote_code:
             settings.allow_remote_code()
         from zoo_core.finetune import evaluate as run_eval
         from zoo_core.types import Columns
 
-        result = run_eval(model, data, Columns(text_col, text_pair_col, label_col), context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle, report=_report)
+        columns = Columns(text_col, text_pair_col, label_col, target_col)
+        if prompt is not None or choices is not None:
+            from zoo_core.prompting import evaluate_prompt
+
+            if prompt is None or choices is None:
+                raise typer.BadParameter("prompting needs both --prompt and --choices", param_hint="--prompt/--choices")
+            with contextlib.redirect_stdout(sys.stderr):
+                result = evaluate_prompt(model, data, columns, prompt, choices, shots, train, context.catalog, context.plugins, allow_pickle=allow_pickle, report=_report)
+        else:
+            result = run_eval(model, data, columns, context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle, report=_report)
         if as_json:
             print(json.dumps(result))
             return
-        scores = ", ".join(f"{metric_name(key)} {value:.3f}" for key, value in result.items() if key not in ("model", "data", "examples"))
-        print(f"{result['model']} on {Path(result['data']).name} ({result['examples']} examples): {scores}")
+        scores = ", ".join(f"{metric_name(key)} {value:.3f}" for key, value in result.items() if key not in ("model", "data", "examples", "method", "run_id"))
+        how = f" by {result['method']}" if "method" in result else ""
+        print(f"{result['model']}{how} on {Path(result['data']).name} ({result['examples']} examples): {scores}")

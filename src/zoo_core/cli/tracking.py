@@ -48,6 +48,8 @@ def register(app: typer.Typer, context: Context) -> None:
                 "init": run.data.params.get("init"),
                 "accuracy": run.data.metrics.get("final_accuracy"),
                 "macro_f1": run.data.metrics.get("final_macro_f1"),
+                "perplexity": run.data.metrics.get("final_perplexity"),
+                "rouge_l": run.data.metrics.get("final_rouge_l"),
                 "registered": run.data.tags.get("zoo.registered"),
             }
             for run in found
@@ -58,6 +60,10 @@ def register(app: typer.Typer, context: Context) -> None:
         shown = []
         for row in rows:
             accuracy = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
+            if row["rouge_l"] is not None:
+                accuracy = f"ROUGE-L {row['rouge_l']:.3f}"
+            elif not accuracy and row["perplexity"] is not None:
+                accuracy = f"ppl {row['perplexity']:.1f}"
             if not accuracy and row["status"] != "FINISHED":  # so a narrow table, which drops status, still shows it
                 accuracy = f"[{'red' if row['status'] in ('FAILED', 'KILLED') else 'yellow'}]{row['status'].lower()}[/]"
             method = f"{row['method']} ({row['init']})" if row["init"] == "scratch" else row["method"] or f"{row['kind']} of {(row['source_run'] or '')[:8]}"
@@ -67,7 +73,7 @@ def register(app: typer.Typer, context: Context) -> None:
             Column("status", no_wrap=True),
             Column("base", overflow="fold", min_width=10),
             Column("method", overflow="fold", min_width=9),
-            Column("accuracy", justify="right", no_wrap=True),
+            Column("accuracy", justify="right", no_wrap=True),  # or the task's own score: perplexity, ROUGE-L
             Column("registered", overflow="fold", min_width=16),
         ]
         console = Console()
