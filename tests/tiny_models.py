@@ -146,7 +146,7 @@ def corpus_lines(count: int, seed: int) -> list[str]:
     return lines
 
 
-def _trained_tokenizer(lines: list[str], special: list[str], vocab_size: int = 400) -> Any:
+def _trained_tokenizer(lines: list[str], special: list[str], vocab_size: int = 700) -> Any:
     """A byte-level BPE tokenizer trained here on `lines` (no hub needed)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -154,7 +154,8 @@ def _trained_tokenizer(lines: list[str], special: list[str], vocab_size: int = 4
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(lines + POSITIVE + NEGATIVE + NEUTRAL, trainer)
+    words = POSITIVE + NEGATIVE + NEUTRAL + ["Review:", "Sentiment:", "positive", "negative", "good", "bad"]
+    tokenizer.train_from_iterator(lines + words + [" " + word for word in words], trainer)
     return tokenizer
 
 
@@ -165,7 +166,7 @@ def tiny_gpt2(folder: Path) -> Path:
 
     tokenizer = _trained_tokenizer(corpus_lines(200, 0), ["<|endoftext|>"])
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
-    config = GPT2Config(vocab_size=tokenizer.get_vocab_size(), n_embd=32, n_layer=2, n_head=2, n_positions=128, bos_token_id=0, eos_token_id=0)
+    config = GPT2Config(vocab_size=tokenizer.get_vocab_size(), n_embd=32, n_layer=2, n_head=2, n_positions=128, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     GPT2LMHeadModel(config).save_pretrained(folder)

@@ -26,7 +26,7 @@ def zoo_methods():
     yield Method(name="full", summary="Fine-tune every weight", prepare=_full, defaults={"lr": 5e-5, "head_lr": 3e-3})
     yield Method(
         name="freeze",
-        summary="Freeze the backbone and train the new head (a linear probe); unfreeze_last N also trains the top N layers",
+        summary="Freeze the backbone and train the new head (a linear probe); unfreeze_last N also trains the top N layers (a language model whose head is its embeddings trains its top layer)",
         prepare=_freeze,
         defaults={"lr": 1e-4, "head_lr": 1e-2},  # lr: the layers unfreeze_last opens
     )

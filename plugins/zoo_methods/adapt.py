@@ -9,7 +9,11 @@ import torch
 from zoo_core import RecipeError, head_names
 
 # PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
-PEFT_TASK_TYPES = {"text-classification": "SEQ_CLS"}
+PEFT_TASK_TYPES = {
+    "text-classification": "SEQ_CLS",
+    "text-generation": "CAUSAL_LM",
+    **dict.fromkeys(("text2text-generation", "translation", "summarization", "span-corruption"), "SEQ_2_SEQ_LM"),
+}
 # Attention projections by their usual names, for models PEFT has no default for (ViT, CLIP, timm),
 # and the 1x1 convolutions of timm's EfficientNet and MobileNet blocks (LoRA on a 1x1 conv is LoRA on a linear map).
 LORA_CANDIDATES = (("q_proj", "v_proj"), ("query", "value"), ("qkv",), ("conv_pw", "conv_pwl"))
@@ -34,7 +38,9 @@ def train_head_only(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn
     heads = head_names(model)
     for name, parameter in model.named_parameters():
         parameter.requires_grad = name in heads
-    unfreeze = int(options.get("unfreeze_last") or 0)
+    # a language model's output layer is often its input embeddings (GPT-2, BERT's decoder): with no head
+    # of its own, the top layer is what trains
+    unfreeze = int(options.get("unfreeze_last") or (0 if heads else 1))
     if unfreeze:
         stack = layer_stack(model)
         if unfreeze > len(stack):

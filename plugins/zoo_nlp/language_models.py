@@ -111,6 +111,23 @@ def _torch_streamer(stream: Stream, skip: int) -> Any:
     return Streamer()
 
 
+def _causal_collator(pad: int) -> Callable[[list[dict]], dict]:
+    """Blocks padded to the longest, every real token a target. Unlike transformers' collator it keeps
+    the end-of-text tokens as targets where pad and eos are one token (GPT-2), so a fine-tuned model learns to stop."""
+    import torch
+
+    def collate(examples: list[dict]) -> dict:
+        width = max(len(example["input_ids"]) for example in examples)
+        ids = torch.full((len(examples), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(examples), width), dtype=torch.long)
+        for row, example in enumerate(examples):
+            ids[row, : len(example["input_ids"])] = torch.tensor(example["input_ids"])
+            mask[row, : len(example["input_ids"])] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+
+    return collate
+
+
 class LanguageModel:
     """What masked and causal language models share: corpus data, packed blocks, perplexity."""
 
@@ -161,7 +178,9 @@ class LanguageModel:
         return pack(dataset, tokenizer, max_length, separator)
 
     def collator(self, processor: TextProcessing) -> Any:
-        return _transformers().DataCollatorForLanguageModeling(processor.tokenizer, mlm=self.mlm, mlm_probability=self.mlm_probability)
+        if self.mlm:
+            return _transformers().DataCollatorForLanguageModeling(processor.tokenizer, mlm=True, mlm_probability=self.mlm_probability)
+        return _causal_collator(processor.tokenizer.pad_token_id or 0)
 
     def evaluate(self, model: Any, processor: TextProcessing, dataset: Any, labels: list[str]) -> dict[str, float]:
         """Held-out perplexity: exp of the mean loss per predicted token over packed blocks."""
