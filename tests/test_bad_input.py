@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, ZOO, assert_error_line, zoo
-from tiny_models import sentiment_rows, tiny_bert, write_csv
+from tiny_models import corpus_lines, sentiment_rows, tiny_bert, tiny_gpt2, tiny_t5, write_csv
 
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 
@@ -43,6 +43,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(folder / "tiny-bert-ckpt", custom)
     config = json.loads((custom / "config.json").read_text())
     (custom / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "modeling_custom.CustomModel"}}))
+    zoo("pull", str(tiny_gpt2(folder / "tiny-gpt2-ckpt")), "--name", "tiny-gpt2")
+    zoo("pull", str(tiny_t5(folder / "tiny-t5-ckpt")), "--name", "tiny-t5")
+    (folder / "corpus.txt").write_text("\n".join(corpus_lines(20, 0)))
+    (folder / "blank.txt").write_text("\n  \n\n")
+    write_csv(folder / "no-target.csv", [("the film was great", "a note")] * 8, ("source", "remark"))
+    write_csv(folder / "long.csv", [(" ".join(["great"] * 200), "positive"), ("dull", "negative")])
     export = folder / "damaged-export"
     export.mkdir()
     (export / "zoo-export.json").write_text('{"format": "onnx", "variants": ')
@@ -85,9 +91,18 @@ CASES = [
     ("zero-epochs", "finetune tiny-bert --data {f}/good.csv --epochs 0", {}, 2, ["epochs: Input should be greater than or equal to 1"]),
     ("bad-quantize", "export tiny-bert --quantize int4", {}, 2, ["--quantize int4 is not supported", "--quantize int8"]),
     ("bench-missing", "bench ./nowhere", {}, 2, ["./nowhere does not exist"]),
-    ("predict-not-export", "predict {f}/tiny-bert-ckpt hello", {}, 2, ["is not a zoo export (no zoo-export.json)"]),
+    ("predict-not-export", "predict {f}/tiny-bert-ckpt hello", {}, 2, ["has no masked-language-model head", "zoo adapt"]),
+    ("predict-classifier-ref", "predict {f}/damaged-export/.. hello", {}, 2, ["is not a zoo export (no zoo-export.json)"]),
     ("damaged-export", "predict {f}/damaged-export hello", {}, 2, ["zoo-export.json"]),
     ("unknown-format", "export tiny-bert --format nope", {}, 2, ["nope"]),
+    ("corpus-no-text", "adapt tiny-bert --data {f}/blank.txt", {}, 2, ["blank.txt has no text", "one document per line"]),
+    ("mlm-on-decoder", "adapt tiny-gpt2 --data {f}/corpus.txt --objective mlm", {}, 2, ["has no masked-language-model form", "--objective clm"]),
+    ("prompt-no-text", "eval tiny-gpt2 --data {f}/good.csv --prompt Sentiment: --choices positive,negative", {}, 2, ["has no {text}", "--prompt"]),
+    ("one-choice", "eval tiny-gpt2 --data {f}/good.csv --prompt {{text}} --choices positive", {}, 2, ["names 1 answer", "--choices positive,negative"]),
+    ("no-new-tokens", "predict tiny-gpt2 hello --max-new-tokens 0", {}, 2, ["--max-new-tokens 0 generates nothing", "--max-new-tokens 1"]),
+    ("no-target-col", "finetune tiny-t5 --task text2text-generation --data {f}/no-target.csv", {}, 2, ["cannot tell which column holds the target text", "--target-col"]),
+    ("prompt-too-long", "eval tiny-gpt2 --data {f}/long.csv --prompt {{text}} --choices positive,negative", {}, 2, ["context holds 128", "--shots"]),
+    ("generate-too-long", "predict tiny-gpt2 hello --max-new-tokens 500", {}, 2, ["context holds 128", "--max-new-tokens"]),
     ("tracking-down", "runs", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, 2, ["http://127.0.0.1:9"]),
 ]
 

@@ -208,6 +208,12 @@ class LanguageModel:
         return {"perplexity": math.exp(min(total / max(count, 1), 50.0))}
 
 
+def _has_head(model: Any, model_dir: Path, kind: str) -> None:
+    """Predicting with a head the checkpoint lacked would be guessing with random weights: refuse it."""
+    if getattr(model, "zoo_new_head", False):
+        raise DataError(f"{model_dir.name} has no {kind} head (its checkpoint holds the encoder alone)", "train one first: zoo adapt does, on a corpus of your text")
+
+
 class MaskedLM(LanguageModel):
     """fill-mask: masked-language-model pretraining on a corpus, and top-k words for a [MASK]."""
 
@@ -231,13 +237,14 @@ class MaskedLM(LanguageModel):
         for spelling in MASK_SPELLINGS:
             text = text.replace(spelling, mask)
         if mask not in text:
-            raise DataError(f"no mask in {text!r}", f"write {mask} (or [MASK]) where the missing word goes")
+            raise DataError(f"no mask in {text!r}", f"write {' or '.join(dict.fromkeys((mask, '[MASK]')))} where the missing word goes")
         return text
 
     def predict_model(self, model_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
         import torch
 
         model, processor = self.load(model_dir, [], False)
+        _has_head(model, model_dir, "masked-language-model")
         tokenizer = processor.tokenizer
         model.eval()
         results = []
@@ -262,7 +269,7 @@ class MaskedLM(LanguageModel):
             for spelling in MASK_SPELLINGS:
                 text_in = text_in.replace(spelling, mask)
             if mask not in text_in:
-                raise DataError(f"no mask in {text!r}", f"write {mask} (or [MASK]) where the missing word goes")
+                raise DataError(f"no mask in {text!r}", f"write {' or '.join(dict.fromkeys((mask, '[MASK]')))} where the missing word goes")
             encoded = tokenizer.encode(text_in)
             ids = np.array([encoded.ids], dtype=np.int64)
             feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
@@ -305,6 +312,7 @@ class Generator:
     def generate_model(self, model_dir: Path, prompt: str, options: dict[str, Any], on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
         decoding = Decoding(**options)
         model, processor = self.load(model_dir, [], False)
+        _has_head(model, model_dir, "language-model")
         model.eval()
         tokenizer = processor.tokenizer
         causal = not model.config.is_encoder_decoder
