@@ -117,7 +117,7 @@ def shown(polish: dict) -> dict[str, tuple[list[str], list[str]]]:
     return {
         "list": (["list"], [*ids, "109.5M", "image-classification"]),
         "list --local": (["list", "--local"], [CARD_ID, "94.1 KB"]),
-        "info": (["info", "clip-vit-base-patch32"], ["preprocessing.interpolation", "151,277,313 (151.3M)", "image-text-retrieval,"]),
+        "info": (["info", "clip-vit-base-patch32"], ["preprocessing.interpolation", "151,277,313 (151.3M)", "image-text-retrieval"]),
         "plugins": (["plugins"], [*plugins, "provides", "methods: full,"]),
         "cache": (["cache"], [CARD_ID, "total"]),
         "runs": (["runs"], [polish["outcome"]["run_id"], "accuracy", "full"]),

@@ -373,7 +373,7 @@ def check_greedy(model: Any, settings: GenerationSettings, run: Run, prompts: li
     """The share of prompts whose greedy tokens on the graphs equal PyTorch's; with `strict`, all must."""
     decoding = Decoding(max_new_tokens=CHECK_TOKENS)
     matched = 0
-    for prompt in prompts:
+    for number, prompt in enumerate(prompts, start=1):
         want = generate_torch(model, prompt, decoding, settings.pad_token_id)
         got = list(generate_on_graphs(run, settings, prompt, decoding))
         if got == want:
@@ -381,7 +381,7 @@ def check_greedy(model: Any, settings: GenerationSettings, run: Run, prompts: li
         elif strict:
             step = next((index for index, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             raise GreedyMismatchError(
-                f"{shown}: greedy tokens differ from PyTorch's at step {step + 1} of prompt {len(prompts) and prompts.index(prompt) + 1} ({got[step:step + 3]} vs {want[step:step + 3]})",
+                f"{shown}: greedy tokens differ from PyTorch's at step {step + 1} of test prompt {number} ({got[step:step + 3]} vs {want[step:step + 3]})",
                 "the export is wrong; nothing was kept",
             )
     return matched / len(prompts)

@@ -163,6 +163,10 @@ class LanguageModel:
             model.zoo_new_head = any(key for key in info.get("missing_keys", ()) if not key.startswith(model.base_model_prefix + "."))
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        from zoo_nlp import pooling  # imports torch: not at module level, which predicting from an export also reads
+
+        if pooling.pooling(model_dir) == pooling.MEAN:  # an adapted sentence encoder is still classified by its mean
+            model.config.zoo_pooling = pooling.MEAN
         return model, TextProcessing(tokenizer, self.prefix or TextProcessing.prefix_of(model_dir))
 
     def _check(self, config: Any, model_dir: Path) -> None:

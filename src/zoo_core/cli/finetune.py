@@ -30,7 +30,7 @@ def register(app: typer.Typer, context: Context) -> None:
         method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, or a plugin's method.")] = None,
         val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
         val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out for validation [0.1].")] = None,
-        task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first, e.g. text-classification).")] = None,
+        task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first): text-classification, text-generation, text2text-generation, fill-mask; image-classification ...")] = None,
         domain: Annotated[Optional[str], typer.Option(help="Train with this domain (a plugin's, say) instead of the one zoo detects.")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs [3].")] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate of the pretrained weights or adapters (default: the method's).")] = None,
