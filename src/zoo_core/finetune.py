@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import re
 import time
@@ -38,6 +39,10 @@ from zoo_core.types import Columns, Method, TaskAdapter
 MIN_ROWS_TO_SPLIT = 4  # at least one validation row and a few to train on
 MIN_ROWS_PER_CLASS = 2  # one to train on and one to validate with
 WARMUP = 0.1  # a tenth of the steps warming up, then linear decay: stable in runs of a few dozen steps
+DEFAULT_EPOCHS = 3
+MIN_STEPS = 100  # a small data set still gets enough updates to learn: 60 rows are 25 epochs, not 12 steps
+MAX_DEFAULT_EPOCHS = 30
+DEFAULT_PATIENCE = 2
 
 
 @dataclass
@@ -56,6 +61,8 @@ class Prepared:
     fingerprint: str
     lr: float
     head_lr: float
+    epochs: int
+    patience: int
 
 
 @dataclass
@@ -121,7 +128,15 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     defaults = {**method.defaults, **card_defaults(base, catalog).get(method.name, {})}
     lr = recipe.lr or float(defaults.get("lr", 5e-5))
     head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
-    return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr, head_lr)
+    epochs = recipe.epochs or default_epochs(len(train), recipe.batch_size)
+    patience = recipe.patience or max(DEFAULT_PATIENCE, math.ceil(epochs / 4))
+    return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr, head_lr, epochs, patience)
+
+
+def default_epochs(rows: int, batch_size: int) -> int:
+    """3 epochs, or as many as it takes to reach MIN_STEPS optimizer steps on small data (30 at most)."""
+    steps_per_epoch = max(1, math.ceil(rows / batch_size))
+    return min(MAX_DEFAULT_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch)))
 
 
 def card_defaults(base: ResolvedModel, catalog: Catalog) -> dict[str, dict[str, float]]:
@@ -235,7 +250,8 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
                     "method": recipe.method,
                     "init": init,
                     "task": prepared.task,
-                    "epochs": recipe.epochs,
+                    "epochs": prepared.epochs,
+                    "patience": prepared.patience,
                     "lr": prepared.lr,
                     "head_lr": prepared.head_lr,
                     "batch_size": recipe.batch_size,
@@ -293,7 +309,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, 
     on_gpu = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(checkpoints),
-        num_train_epochs=recipe.epochs,
+        num_train_epochs=prepared.epochs,
         learning_rate=prepared.lr,
         warmup_steps=WARMUP,
         per_device_train_batch_size=recipe.batch_size,
@@ -324,7 +340,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, 
         data_collator=prepared.adapter.collator(processor),
         compute_metrics=classification_metrics if prepared.adapter.labelled else None,
         optimizers=(optimizer, None),  # the Trainer adds its linear schedule, applied to each group's own rate
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=recipe.patience), _epoch_metrics()],
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=prepared.patience), _epoch_metrics()],
     )
     return progress.install(trainer)  # one bar and one line per epoch, not the Trainer's raw log dicts
 

@@ -26,13 +26,13 @@ class Recipe(BaseModel):
     task: str | None = None
     domain: str | None = Field(None, description="the domain that trains the model, for a folder zoo cannot place")
     method: str = "full"
-    epochs: int = Field(3, ge=1)
+    epochs: int | None = Field(None, ge=1, description="default: 3, more on small data (at least 100 steps, at most 30 epochs)")
     lr: float | None = Field(None, gt=0, description="default: the method's")
     head_lr: float | None = Field(None, gt=0, description="the new head's; default: the method's head_lr, else lr")
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(128, ge=8)
     seed: int = 42
-    patience: int = Field(2, ge=1, description="epochs without improvement before early stopping")
+    patience: int | None = Field(None, ge=1, description="epochs without improvement before early stopping; default: 2, or a quarter of the epochs when more")
     text_col: str | None = None
     text_pair_col: str | None = None
     label_col: str | None = None
