@@ -74,43 +74,6 @@ class TextProcessing:
         return json.loads(file.read_text()).get("prefix", "") if file.is_file() else ""
 
 
-class Stream:
-    """Token ids in, new text out: decodes the whole output each time, so multi-token characters come out whole."""
-
-    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None] | None) -> None:
-        self.decode, self.on_text, self.ids, self.text = decode, on_text, [], ""
-
-    def push(self, token: int) -> None:
-        self.ids.append(int(token))
-        text = self.decode(self.ids)
-        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the rest
-            return
-        new, self.text = text[len(self.text) :], text
-        if new and self.on_text:
-            self.on_text(new)
-
-
-def _torch_streamer(stream: Stream, skip: int) -> Any:
-    """A transformers streamer feeding `stream`; the first `skip` pushes (the prompt) are not output."""
-    from transformers.generation.streamers import BaseStreamer
-
-    class Streamer(BaseStreamer):
-        def __init__(self) -> None:
-            self.skip = skip
-
-        def put(self, value: Any) -> None:
-            for token in value.reshape(-1).tolist():
-                if self.skip > 0:
-                    self.skip -= 1
-                    continue
-                stream.push(token)
-
-        def end(self) -> None:
-            pass
-
-    return Streamer()
-
-
 def _causal_collator(pad: int) -> Callable[[list[dict]], dict]:
     """Blocks padded to the longest, every real token a target. Unlike transformers' collator it keeps
     the end-of-text tokens as targets where pad and eos are one token (GPT-2), so a fine-tuned model learns to stop."""
@@ -322,8 +285,8 @@ class Generator:
         causal = not model.config.is_encoder_decoder
         settings = generation.settings_of(model, tokenizer, processor.prefix)
         ids = self._prompt_ids(lambda text: tokenizer(text)["input_ids"], prompt, processor.prefix, decoding, settings.max_positions, causal)
-        stream = Stream(lambda tokens: tokenizer.decode(tokens, skip_special_tokens=True), on_text)
-        streamer = _torch_streamer(stream, skip=len(ids) if causal else 1)
+        stream = generation.Stream(lambda tokens: tokenizer.decode(tokens, skip_special_tokens=True), on_text)
+        streamer = generation.torch_streamer(stream, skip=len(ids) if causal else 1)
         tokens = generation.generate_torch(model, ids, decoding, settings.pad_token_id, streamer)
         return {"input": prompt, "output": tokenizer.decode(tokens, skip_special_tokens=True), "tokens": len(tokens)}
 
@@ -334,7 +297,7 @@ class Generator:
         settings = GenerationSettings.read(export_dir)
         tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
         ids = self._prompt_ids(lambda text: tokenizer.encode(text).ids, prompt, settings.prefix, decoding, settings.max_positions, settings.kind == "causal")
-        stream = Stream(lambda tokens: tokenizer.decode(tokens, skip_special_tokens=True), on_text)
+        stream = generation.Stream(lambda tokens: tokenizer.decode(tokens, skip_special_tokens=True), on_text)
         tokens = []
         for token in generation.generate_on_graphs(lambda inputs, graph: runtime.run(inputs, graph), settings, ids, decoding):
             tokens.append(token)
@@ -349,49 +312,11 @@ class Generator:
 
     def score_choices(self, model_dir: Path, contexts: list[str], choices: list[str]) -> list[list[float]]:
         """Log-likelihood of each choice as the continuation of each context (summed over its tokens)."""
-        import torch
+        from zoo_nlp.prompting import score_choices
 
         model, processor = self.load(model_dir, [], False)
-        model.eval()
-        tokenizer = processor.tokenizer
-        limit = generation.settings_of(model, tokenizer).max_positions
-        seq2seq = bool(model.config.is_encoder_decoder)
-        answers = [tokenizer(choice if seq2seq else " " + choice, add_special_tokens=seq2seq)["input_ids"] for choice in choices]
-        scores = []
-        with torch.no_grad():
-            for context in contexts:
-                ids = tokenizer(context, add_special_tokens=seq2seq)["input_ids"]
-                longest = len(ids) + (0 if seq2seq else max(len(answer) for answer in answers))
-                if longest > limit:
-                    raise DataError(f"a prompt is {longest} tokens with its answer; this model's context holds {limit}", "shorten --prompt, use fewer --shots, or pass shorter texts")
-                scores.append(self._seq2seq_scores(model, ids, answers) if seq2seq else self._causal_scores(model, ids, answers))
-        return scores
-
-    @staticmethod
-    def _causal_scores(model: Any, context: list[int], answers: list[list[int]]) -> list[float]:
-        import torch
-
-        width = len(context) + max(len(answer) for answer in answers)
-        ids = torch.zeros((len(answers), width), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, answer in enumerate(answers):
-            ids[row, : len(context) + len(answer)] = torch.tensor(context + answer)
-            mask[row, : len(context) + len(answer)] = 1
-        logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
-        return [float(sum(logprobs[row, len(context) + step - 1, token] for step, token in enumerate(answer))) for row, answer in enumerate(answers)]
-
-    @staticmethod
-    def _seq2seq_scores(model: Any, context: list[int], answers: list[list[int]]) -> list[float]:
-        import torch
-
-        width = max(len(answer) for answer in answers)
-        labels = torch.full((len(answers), width), -100, dtype=torch.long)
-        for row, answer in enumerate(answers):
-            labels[row, : len(answer)] = torch.tensor(answer)
-        source = torch.tensor([context] * len(answers))
-        logits = model(input_ids=source, attention_mask=torch.ones_like(source), labels=labels).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        return [float(sum(logprobs[row, step, token] for step, token in enumerate(answer))) for row, answer in enumerate(answers)]
+        _has_head(model, model_dir, "language-model")
+        return score_choices(model, processor.tokenizer, contexts, choices)
 
     def generation_engines(self, model: Any, processor: TextProcessing, runtimes: dict[str, Runtime], export_dir: Path, prompt_length: int, new_tokens: int) -> dict[str, Callable[[], int]]:
         """Functions that each generate `new_tokens` greedy tokens after one fixed prompt: PyTorch's
@@ -407,11 +332,13 @@ class Generator:
         return engines
 
     def export_graphs(self, model: Any, processor: TextProcessing) -> list[tuple[str, Any, ExportSpec]]:
+        from zoo_nlp import cached_decoders
+
         tokenizer = processor.tokenizer
         processor.generation = generation.settings_of(model, tokenizer, processor.prefix)
         low = max(tokenizer.all_special_ids, default=-1) + 1
         vocab = int(model.config.vocab_size)
-        return generation.export_graphs(model, processor.generation, vocab, low if low < vocab else 0)
+        return cached_decoders.export_graphs(model, processor.generation, vocab, low if low < vocab else 0)
 
     def export_spec(self, model: Any, processor: TextProcessing) -> ExportSpec:
         return self.export_graphs(model, processor)[-1][2]
