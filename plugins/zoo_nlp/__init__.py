@@ -2,6 +2,13 @@
 
 from zoo_core import Domain, builtin_folder, hookimpl
 
+HEAD_TASKS = (
+    ("ForMaskedLM", "fill-mask"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("ForSequenceClassification", "text-classification"),
+)
 TASKS = ("text-classification", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
 
 
@@ -33,6 +40,18 @@ def _objective(model_dir):
     return objective(model_dir)
 
 
+def _task_of(model_dir):
+    """The task of a checkpoint's own head, read from config.json's architectures (no transformers import)."""
+    import json
+
+    config = model_dir / "config.json"
+    architectures = " ".join(json.loads(config.read_text()).get("architectures") or []) if config.is_file() else ""
+    for suffix, task in HEAD_TASKS:
+        if suffix in architectures:
+            return task
+    return None
+
+
 @hookimpl
 def zoo_domains():
     yield Domain(
@@ -41,6 +60,7 @@ def zoo_domains():
         tasks=TASKS,
         adapter=_adapter,
         objective=_objective,
+        task_of=_task_of,
     )
 
 

@@ -21,7 +21,7 @@ from zoo_core.catalog import Catalog
 from zoo_core.disk import disk_full, ensure_writable, out_of_space
 from zoo_core.errors import PluginError, RecipeError, RefError, ZooError
 from zoo_core.plugins import Plugins
-from zoo_core.refs import resolve
+from zoo_core.refs import resolve, task_for
 from zoo_core.store import folder_size, refused_pickle, replace_folder
 from zoo_core.types import Columns, ExportReport, Runtime, TaskAdapter
 
@@ -116,7 +116,8 @@ def export_model(
     exporter = plugins.lookup("exporter", fmt)
     model = resolve(ref, catalog, plugins, bool(options.get("allow_pickle")), report=report)
     domain = options.get("domain") or model.domain
-    task, adapter = plugins.task_adapter(domain, (model.info or {}).get("task"), ref)
+    with refused_pickle(model.name):
+        task, adapter = plugins.task_adapter(domain, task_for(model, domain, catalog, plugins), ref)
     if options.get("data") and not adapter.labelled:
         raise RecipeError("--data checks a classifier's accuracy; this model is not a classifier", "evaluate it with zoo eval REF --data FILE")
     target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()

@@ -31,7 +31,7 @@ from zoo_core.heads import head_modules, in_head
 from zoo_core.names import check_name
 from zoo_core.plugins import Plugins
 from zoo_core.recipe import Recipe
-from zoo_core.refs import MODEL_INFO, ResolvedModel, resolve
+from zoo_core.refs import MODEL_INFO, ResolvedModel, resolve, task_for
 from zoo_core.store import refused_pickle
 from zoo_core.types import Columns, Method, TaskAdapter
 
@@ -511,7 +511,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
     model = resolve(ref, catalog, plugins, allow_pickle)
-    _, adapter = plugins.task_adapter(domain or model.domain, (model.info or {}).get("task"), ref)
+    with refused_pickle(model.name):
+        _, adapter = plugins.task_adapter(domain or model.domain, task_for(model, domain or model.domain, catalog, plugins), ref)
     if hasattr(adapter, "configure"):
         adapter.configure({"max_length": (model.info or {}).get("max_length")})
     dataset = read_data(adapter, data, columns, report)  # bad data fails before the model loads

@@ -11,9 +11,8 @@ from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RefError
 from zoo_core.export import EXPORT_INFO, open_runtime, read_export
 from zoo_core.plugins import Plugins
-from zoo_core.refs import ResolvedModel
+from zoo_core.refs import model_task
 from zoo_core.store import refused_pickle
-from zoo_core.types import OBJECTIVE_TASKS, Domain
 
 BATCH = 64
 
@@ -107,22 +106,6 @@ def _generate(generate: Callable[[str, Callable[[str], None] | None], dict[str, 
         if on_text:
             on_text("\n")
     return results
-
-
-def model_task(model: ResolvedModel, domain: Domain, catalog: Catalog) -> str:
-    """What a model does: its fine-tuned task, else its card's first task the domain serves, else what its
-    pretraining objective makes it (a masked LM fills masks), else the domain's first task."""
-    if (model.info or {}).get("task"):
-        return model.info["task"]
-    card_id = catalog.canonical(model.name)
-    served = [task for task in (catalog.entries[card_id]["tasks"] if card_id else []) if task in domain.tasks]
-    if served:
-        return served[0]
-    if domain.objective is not None:
-        task = OBJECTIVE_TASKS.get(domain.objective(model.path))
-        if task in domain.tasks:
-            return task
-    return domain.tasks[0]
 
 
 def _predict_model(

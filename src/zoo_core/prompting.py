@@ -18,8 +18,7 @@ from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RecipeError
 from zoo_core.finetune import fingerprint, read_data
 from zoo_core.plugins import Plugins
-from zoo_core.predict import model_task
-from zoo_core.refs import resolve
+from zoo_core.refs import model_task, resolve
 from zoo_core.store import refused_pickle
 from zoo_core.types import Columns
 

@@ -17,6 +17,7 @@ from zoo_core.catalog import Catalog
 from zoo_core.errors import RefError, UnknownModelError
 from zoo_core.plugins import Plugins
 from zoo_core.store import Store, ensure_folder_loadable, ensure_loadable
+from zoo_core.types import Domain
 
 MODEL_INFO = "zoo-model.json"
 
@@ -97,3 +98,22 @@ def resolve(
     ensure_loadable(manifest, allow_pickle)
     ensure_folder_loadable(store.path(manifest.name), manifest.name, allow_pickle)
     return _from_folder(ref, store.path(manifest.name), manifest.name, catalog, manifest.revision)
+
+
+def task_for(model: ResolvedModel, domain_name: str | None, catalog: Catalog, plugins: Plugins) -> str | None:
+    """`model_task` by domain name; None where the domain is unknown (the caller names the problem)."""
+    domain = plugins.domains().get(domain_name or "")
+    return model_task(model, domain, catalog) if domain is not None and domain.adapter is not None else None
+
+
+def model_task(model: ResolvedModel, domain: Domain, catalog: Catalog) -> str:
+    """What a model does: its fine-tuned task, else its card's first task the domain serves, else what its
+    checkpoint's head does (the domain's `task_of`), else the domain's first task."""
+    if (model.info or {}).get("task"):
+        return model.info["task"]
+    card_id = catalog.canonical(model.name)
+    served = [task for task in (catalog.entries[card_id]["tasks"] if card_id else []) if task in domain.tasks]
+    if served:
+        return served[0]
+    task = domain.task_of(model.path) if domain.task_of is not None else None
+    return task if task in domain.tasks else domain.tasks[0]

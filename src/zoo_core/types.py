@@ -43,6 +43,9 @@ class Domain:
     names the pretraining objective the model was built with (`mlm`, `clm`,
     `span`); `zoo adapt` then trains the task `OBJECTIVE_TASKS[objective]`
     (fill-mask, text-generation, span-corruption), which the domain must list.
+    `task_of(model_dir)` names the task a checkpoint's own head performs (a
+    masked-LM head fills masks), for folders with no card and no zoo-model.json;
+    None where it has no head zoo could use.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Domain:
     tasks: tuple[str, ...]
     adapter: Callable[[str], TaskAdapter] | None = None
     objective: Callable[[Path], str] | None = None
+    task_of: Callable[[Path], str | None] | None = None
 
 
 @dataclass(frozen=True)
