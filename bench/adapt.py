@@ -92,7 +92,7 @@ def main() -> None:
         f"`zoo adapt all-MiniLM-L6-v2` (masked LM, blocks of 128 tokens, {args.adapt_epochs} epochs, defaults otherwise) on the "
         f"{len(pool):,} unlabelled training snippets took {adapted['seconds'] / 60:.0f} min; perplexity is on the 500 validation snippets, "
         "one fixed masking. all-MiniLM-L6-v2 ships without an MLM head, so the head starts random: the 'before' perplexity measures "
-        f"that untrained head, not the encoder. Then `zoo finetune` with no hyper-parameters (full, 3 epochs) on {count} labelled "
+        f"that untrained head, not the encoder. Then `zoo finetune` with no hyper-parameters (full; the default epochs, which on so few rows are as many as 100 optimizer steps take) on {count} labelled "
         f"snippets ({args.labels:.0%}; 10% of them validate), {args.seeds} seeds (a different sample each), scored on the 1,000 "
         "held-out test snippets (mean ± standard deviation over seeds)."
     )

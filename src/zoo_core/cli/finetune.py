@@ -10,6 +10,7 @@ import typer
 
 from zoo_core import settings
 from zoo_core.cli.context import Context
+from zoo_core.errors import RecipeError
 
 
 def _report(line: str) -> None:
@@ -135,7 +136,7 @@ def register(app: typer.Typer, context: Context) -> None:
             max_length=max_length, mlm_probability=mlm_probability, text_col=text_col, seed=seed, register=register_as, allow_pickle=allow_pickle or None,
         )
         if objective is not None and objective not in ("mlm", "clm", "span"):
-            raise typer.BadParameter(f"'{objective}' is not an objective: use mlm, clm or span", param_hint="--objective")
+            raise RecipeError(f"--objective {objective} is not an objective", "use --objective mlm, clm or span (default: the model's own)")
         with contextlib.redirect_stdout(sys.stderr):
             outcome = engine.adapt(load_recipe(None, overrides), context.catalog, context.plugins, _report)
         from zoo_core.refs import MODEL_INFO
@@ -187,7 +188,7 @@ def register(app: typer.Typer, context: Context) -> None:
             from zoo_core.prompting import evaluate_prompt
 
             if prompt is None or choices is None:
-                raise typer.BadParameter("prompting needs both --prompt and --choices", param_hint="--prompt/--choices")
+                raise RecipeError(f"{'--choices' if prompt is not None else '--prompt'} is missing: prompting needs both", 'pass --prompt "Review: {text}\\nSentiment:" --choices positive,negative')
             with contextlib.redirect_stdout(sys.stderr):
                 result = evaluate_prompt(model, data, columns, prompt, choices, shots, train, context.catalog, context.plugins, allow_pickle=allow_pickle, report=_report)
         else:
