@@ -153,26 +153,30 @@ class LanguageModel:
         """Held-out perplexity: exp of the mean loss per predicted token over packed blocks."""
         import torch
 
-        blocks = self.encode(dataset, processor, labels, self.max_length)
-        collate = self.collator(processor)
-        device = next(model.parameters()).device
-        model.eval()
-        total, count = 0.0, 0
         generator_state = torch.random.get_rng_state()
-        torch.manual_seed(EVAL_SEED)
+        torch.manual_seed(EVAL_SEED)  # masked LMs: the same masking before and after training
         try:
-            with torch.no_grad():
-                for start in range(0, len(blocks), BATCH):
-                    batch = collate([blocks[index] for index in range(start, min(start + BATCH, len(blocks)))])
-                    batch = {name: value.to(device) for name, value in batch.items()}
-                    targets = int((batch["labels"][:, 0 if self.mlm else 1 :] != -100).sum())
-                    if targets == 0:
-                        continue
-                    loss = model(**batch).loss
-                    total, count = total + float(loss) * targets, count + targets
+            return {"perplexity": perplexity(model, self.encode(dataset, processor, labels, self.max_length), self.collator(processor), shifted=not self.mlm)}
         finally:
             torch.random.set_rng_state(generator_state)
-        return {"perplexity": math.exp(min(total / max(count, 1), 50.0))}
+
+
+def perplexity(model: Any, examples: Any, collate: Callable[[list[dict]], dict], shifted: bool) -> float:
+    """exp of the model's mean loss per target token over `examples`, batched by `collate` (`shifted`: a
+    causal model predicts each label from the tokens before it, so the first label is no target)."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(examples), BATCH):
+            batch = collate([examples[index] for index in range(start, min(start + BATCH, len(examples)))])
+            batch = {name: value.to(device) for name, value in batch.items()}
+            targets = int((batch["labels"][:, 1:] if shifted else batch["labels"]).ne(-100).sum())
+            if targets:
+                total, count = total + float(model(**batch).loss) * targets, count + targets
+    return math.exp(min(total / max(count, 1), 50.0))
 
 
 def _has_head(model: Any, model_dir: Path, kind: str) -> None:

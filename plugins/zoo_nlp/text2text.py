@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from zoo_core import Columns, DataError, pick_column, warn_dropped
-from zoo_nlp.language_models import LanguageModel, Generator, TextProcessing, _transformers
+from zoo_nlp.language_models import Generator, LanguageModel, TextProcessing, _transformers, perplexity
 from zoo_nlp.corpus import pack, read_corpus
 from zoo_nlp.tables import filled, load_table
 
@@ -74,24 +74,8 @@ class Text2Text(Generator, LanguageModel):
         scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
         rouge = float(np.mean([scorer.score(target, prediction)["rougeL"].fmeasure for target, prediction in zip(targets, predictions)]))
         bleu = float(sacrebleu.corpus_bleu(predictions, [targets]).score)
-        return {"rouge_l": rouge, "bleu": bleu, **self._target_perplexity(model, processor, dataset)}
-
-    def _target_perplexity(self, model: Any, processor: TextProcessing, dataset: Any) -> dict[str, float]:
-        import math
-
-        import torch
-
-        encoded = self.encode(dataset, processor, [], self.max_length)
-        collate = self.collator(processor)
-        device = next(model.parameters()).device
-        total, count = 0.0, 0
-        with torch.no_grad():
-            for start in range(0, len(encoded), 16):
-                batch = collate([encoded[index] for index in range(start, min(start + 16, len(encoded)))])
-                batch = {name: value.to(device) for name, value in batch.items()}
-                targets = int((batch["labels"] != -100).sum())
-                total, count = total + float(model(**batch).loss) * targets, count + targets
-        return {"perplexity": math.exp(min(total / max(count, 1), 50.0))}
+        targets = perplexity(model, self.encode(dataset, processor, [], self.max_length), self.collator(processor), shifted=False)
+        return {"rouge_l": rouge, "bleu": bleu, "perplexity": targets}
 
 
 def noise_mask(length: int, rng: np.random.Generator) -> np.ndarray:
@@ -171,20 +155,6 @@ class SpanCorruption(Text2Text):
 
     def evaluate(self, model: Any, processor: TextProcessing, dataset: Any, labels: list[str]) -> dict[str, float]:
         """Held-out perplexity of the corrupted spans, on one fixed corruption."""
-        import math
-
-        import torch
-
-        blocks = self.encode(dataset, processor, labels, self.max_length)
         collate = self.collator(processor)
         collate.reseed(EVAL_SEED)
-        device = next(model.parameters()).device
-        model.eval()
-        total, count = 0.0, 0
-        with torch.no_grad():
-            for start in range(0, len(blocks), 16):
-                batch = collate([blocks[index] for index in range(start, min(start + 16, len(blocks)))])
-                batch = {name: value.to(device) for name, value in batch.items()}
-                targets = int((batch["labels"] != -100).sum())
-                total, count = total + float(model(**batch).loss) * targets, count + targets
-        return {"perplexity": math.exp(min(total / max(count, 1), 50.0))}
+        return {"perplexity": perplexity(model, self.encode(dataset, processor, labels, self.max_length), collate, shifted=False)}
