@@ -88,7 +88,7 @@ CASES = [
     ("pickle-folder", "finetune {f}/pickle-only --data {f}/good.csv", {}, 2, ["has only pickle weights", "--allow-pickle"]),
     ("custom-code", "finetune {f}/custom-code --data {f}/good.csv", {}, 2, ["needs its own Python code to load", "--trust-remote-code"]),
     ("custom-code-export", "export {f}/custom-code", {}, 2, ["--trust-remote-code"]),
-    ("zero-epochs", "finetune tiny-bert --data {f}/good.csv --epochs 0", {}, 2, ["epochs: Input should be greater than or equal to 1"]),
+    ("zero-epochs", "finetune tiny-bert --data {f}/good.csv --epochs 0", {}, 2, ["--epochs 0: Input should be greater than or equal to 1"]),
     ("bad-quantize", "export tiny-bert --quantize int4", {}, 2, ["--quantize int4 is not supported", "--quantize int8"]),
     ("bench-missing", "bench ./nowhere", {}, 2, ["./nowhere does not exist"]),
     ("predict-not-export", "predict {f}/tiny-bert-ckpt hello", {}, 2, ["is not a zoo export (no zoo-export.json)"]),

@@ -38,15 +38,28 @@ def _transformers():
 def objective(model_dir: Path) -> str:
     """The objective a checkpoint was pretrained with, from its config: span (encoder-decoder), mlm or clm."""
     transformers = _transformers()
+    return objective_of(transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code()))
+
+
+def objective_of(config: Any) -> str:
+    """span for encoder-decoders, clm for decoders (an LM head, or a causal-only model type), else mlm."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
     if getattr(config, "is_encoder_decoder", False):
         return "span"
     architectures = " ".join(config.architectures or [])
     if "CausalLM" in architectures or "LMHead" in architectures or (config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and "MaskedLM" not in architectures and not _is_encoder(config)):
         return "clm"
     return "mlm"
+
+
+def _kind(config: Any) -> str:
+    """What a config is, in the words of the fix: the objective and task it does fit."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "a text-to-text model: use zoo adapt --objective span, or zoo finetune --task text2text-generation"
+    if _is_encoder(config) and not getattr(config, "is_decoder", False):
+        return "an encoder: use zoo adapt --objective mlm, or zoo finetune --task fill-mask or text-classification"
+    return "a decoder: use zoo adapt --objective clm, or zoo finetune --task text-generation"
 
 
 def _is_encoder(config: Any) -> bool:
@@ -118,6 +131,9 @@ class LanguageModel:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, **remote)
         config = transformers.AutoConfig.from_pretrained(model_dir, **remote)
         self._check(config, model_dir)
+        context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+        if context and self.max_length > context:
+            raise DataError(f"--max-length {self.max_length} is longer than {model_dir.name}'s context of {context} tokens", f"pass --max-length {context} or less")
         if scratch:
             model = self._model_class().from_config(config, **remote)
         else:
@@ -192,11 +208,8 @@ class MaskedLM(LanguageModel):
     mlm = True
 
     def _check(self, config: Any, model_dir: Path) -> None:
-        if not _is_encoder(config):
-            raise DataError(
-                f"{model_dir.name} is a {config.model_type} model, which has no masked-language-model form",
-                "use --objective clm for decoders or span for text-to-text models (the default picks it from the model)",
-            )
+        if not _is_encoder(config) or getattr(config, "is_encoder_decoder", False):
+            raise DataError(f"{model_dir.name} ({config.model_type}) has no masked-language-model form", f"it is {_kind(config)}")
 
     def collator(self, processor: TextProcessing) -> Any:
         if processor.tokenizer.mask_token is None:
@@ -328,7 +341,9 @@ class Generator:
         settings = GenerationSettings.read(export_dir)
         rng = np.random.default_rng(0)
         low = max(processor.tokenizer.all_special_ids, default=-1) + 1
-        prompt = rng.integers(low, int(model.config.vocab_size), size=min(prompt_length, settings.max_positions - new_tokens)).tolist()
+        if settings.kind == "causal" and prompt_length + new_tokens > settings.max_positions:
+            raise DataError(f"a {prompt_length}-token prompt and {new_tokens} new tokens do not fit this model's context of {settings.max_positions}", f"pass --length {max(1, settings.max_positions - new_tokens)} or less, or fewer --new-tokens")
+        prompt = rng.integers(low, int(model.config.vocab_size), size=prompt_length).tolist()
         decoding = Decoding(max_new_tokens=new_tokens, ignore_eos=True)
         engines: dict[str, Callable[[], int]] = {"pytorch eager": lambda: len(generation.generate_torch(model, prompt, decoding, settings.pad_token_id))}
         for name, runtime in runtimes.items():
@@ -363,5 +378,5 @@ class CausalLM(Generator, LanguageModel):
     auto_class = "AutoModelForCausalLM"
 
     def _check(self, config: Any, model_dir: Path) -> None:
-        if getattr(config, "is_encoder_decoder", False):
-            raise DataError(f"{model_dir.name} is a text-to-text ({config.model_type}) model", "use --task text2text-generation, or --objective span with zoo adapt")
+        if getattr(config, "is_encoder_decoder", False) or objective_of(config) != "clm":
+            raise DataError(f"{model_dir.name} ({config.model_type}) cannot generate left to right", f"it is {_kind(config)}")

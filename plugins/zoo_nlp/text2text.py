@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from zoo_core import Columns, DataError, pick_column, warn_dropped
-from zoo_nlp.language_models import Generator, LanguageModel, TextProcessing, _transformers, perplexity
+from zoo_nlp.language_models import Generator, LanguageModel, TextProcessing, _kind, _transformers, perplexity
 from zoo_nlp.corpus import pack, read_corpus
 from zoo_nlp.tables import filled, load_table
 
@@ -27,13 +27,15 @@ class Text2Text(Generator, LanguageModel):
 
     def _check(self, config: Any, model_dir: Path) -> None:
         if not getattr(config, "is_encoder_decoder", False):
-            raise DataError(f"{model_dir.name} is not a text-to-text (encoder-decoder) model", "use --task text-generation for decoders")
+            raise DataError(f"{model_dir.name} ({config.model_type}) is not a text-to-text (encoder-decoder) model", f"it is {_kind(config)}")
 
     def read(self, path: Path, columns: Columns) -> Any:
         table = load_table(path, "source and target columns, one pair per row")
         present = list(table.column_names)
         source = pick_column("source text", columns.text, SOURCE_COLUMNS, present, path, "--source-col")
         target = pick_column("target text", columns.target, tuple(name for name in TARGET_COLUMNS if name != source), present, path, "--target-col")
+        if source == target:
+            raise DataError(f"{path.name}: '{source}' cannot be both the source and the target text", f"name two columns of {', '.join(present)} with --source-col and --target-col")
         total = len(table)
         table = table.select_columns([source, target]).filter(lambda row: filled(row[source]) and filled(row[target]))
         warn_dropped(path, total - len(table), total, f"an empty {source} or {target}")

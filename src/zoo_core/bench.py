@@ -105,6 +105,9 @@ def benchmark(
 ) -> dict[str, Any]:
     import torch
 
+    for flag, value in (("--length", length), ("--runs", runs), ("--rounds", rounds), ("--new-tokens", new_tokens), *(("--batch", size) for size in batches)):
+        if value < 1:
+            raise RecipeError(f"{flag} {value} cannot be timed", f"pass {flag} 1 or more")
     folder = Path(target)
     if (folder / EXPORT_INFO).is_file():
         export = read_export(folder)

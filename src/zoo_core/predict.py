@@ -131,4 +131,6 @@ def _predict_model(
             return _generate(lambda prompt, stream: adapter.generate_model(model.path, prompt, decoding, stream), inputs, on_text), used
         if hasattr(adapter, "predict_model"):
             return adapter.predict_model(model.path, inputs, labels, top), used
+    if model.info is None and (domain.task_of is None or domain.task_of(model.path) is None):
+        raise RefError(f"{ref} has no task head to predict with (its checkpoint holds the encoder alone)", "train one first: zoo finetune adds a classifier (then export it), zoo adapt a masked-LM head for [MASK]")
     raise not_export

@@ -74,5 +74,7 @@ def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        source = shown_path(path) if path else "options"
-        raise RecipeError(f"{source}: {where}: {first['msg']}", "see `zoo finetune --help` for the recipe fields") from None
+        flag = "--" + where.replace("_", "-").replace("register-as", "register")
+        if path is not None and where in values and where not in {key for key, value in overrides.items() if value is not None}:
+            raise RecipeError(f"{shown_path(path)}: {where}: {first['msg']}", "see `zoo finetune --help` for the recipe fields") from None
+        raise RecipeError(f"{flag} {values.get(where, '')}: {first['msg']}", "see the command's --help for its options") from None

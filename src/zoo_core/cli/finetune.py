@@ -158,15 +158,17 @@ def register(app: typer.Typer, context: Context) -> None:
             return
         print(f"held-out perplexity {result['perplexity_before']:.2f} -> {result['perplexity_after']:.2f}  ({result['task']}, {outcome.seconds:.0f} s, run {outcome.run_id})")
         print(f"registered {outcome.registered}  (model folder: {outcome.model_dir})")
-        print(f"fine-tune it: zoo finetune {outcome.registered} --data train.csv")
+        follow = {"text-generation": " --task text-generation", "span-corruption": " --task text2text-generation"}.get(task or "", "")
+        print(f"fine-tune it: zoo finetune {outcome.registered} --data train.csv{follow}")
 
     @app.command("eval")
     def evaluate(
-        model: Annotated[str, typer.Argument(help="REF of a fine-tuned model.")],
-        data: Annotated[Path, typer.Option(help="Held-out data: CSV, TSV, JSONL, parquet, an image folder, or image,text pairs.")],
+        model: Annotated[str, typer.Argument(help="REF of a fine-tuned model (or, with --prompt, any causal or text-to-text model).")],
+        data: Annotated[Path, typer.Option(help="Held-out data: CSV, TSV, JSONL, parquet, a .txt corpus (language models), an image folder, or image,text pairs.")],
         text_col: Annotated[Optional[str], typer.Option(help="Column holding the text (default: detected).")] = None,
         text_pair_col: Annotated[Optional[str], typer.Option(help="Column holding the second text of a pair.")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
+        source_col: Annotated[Optional[str], typer.Option(help="Text-to-text models: column holding the source text (default: detected).")] = None,
         target_col: Annotated[Optional[str], typer.Option(help="Text-to-text models: column holding the target text (default: detected).")] = None,
         prompt: Annotated[Optional[str], typer.Option(help='Classify by prompting, no training: a template with {text}, e.g. "Review: {text}\nSentiment:".')] = None,
         choices: Annotated[Optional[str], typer.Option(help="With --prompt: the answers, comma-separated (the data's labels).")] = None,
@@ -183,7 +185,9 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core.finetune import evaluate as run_eval
         from zoo_core.types import Columns
 
-        columns = Columns(text_col, text_pair_col, label_col, target_col)
+        columns = Columns(text_col or source_col, text_pair_col, label_col, target_col)
+        if prompt is None and (shots or train is not None):
+            raise RecipeError("--shots and --train only apply to prompting", 'add --prompt "Review: {text}\\nSentiment:" --choices positive,negative')
         if prompt is not None or choices is not None:
             from zoo_core.prompting import evaluate_prompt
 

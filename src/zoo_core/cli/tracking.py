@@ -44,7 +44,7 @@ def register(app: typer.Typer, context: Context) -> None:
                 "base": run.data.params.get("base_model"),
                 "kind": run.data.tags.get("zoo.kind", "finetune"),  # export and bench runs are linked to their training run
                 "source_run": run.data.tags.get("zoo.source_run"),
-                "method": run.data.params.get("method"),
+                "method": run.data.params.get("method") if "objective" not in run.data.params else f"adapt {run.data.params['objective']} ({run.data.params.get('method')})",
                 "init": run.data.params.get("init"),
                 "accuracy": run.data.metrics.get("final_accuracy"),
                 "macro_f1": run.data.metrics.get("final_macro_f1"),
