@@ -56,10 +56,10 @@ def objective_of(config: Any) -> str:
 def _kind(config: Any) -> str:
     """What a config is, in the words of the fix: the objective and task it does fit."""
     if getattr(config, "is_encoder_decoder", False):
-        return "a text-to-text model: use zoo adapt --objective span, or zoo finetune --task text2text-generation"
+        return "a text-to-text model: adapt it with the span objective, fine-tune it for text2text-generation"
     if _is_encoder(config) and not getattr(config, "is_decoder", False):
-        return "an encoder: use zoo adapt --objective mlm, or zoo finetune --task fill-mask or text-classification"
-    return "a decoder: use zoo adapt --objective clm, or zoo finetune --task text-generation"
+        return "an encoder: adapt it with the mlm objective, fine-tune it for fill-mask or text-classification"
+    return "a decoder: adapt it with the clm objective, fine-tune it for text-generation"
 
 
 def _is_encoder(config: Any) -> bool:
@@ -113,6 +113,11 @@ class LanguageModel:
 
     def __init__(self) -> None:
         self.mlm_probability, self.max_length, self.prefix = 0.15, 128, ""
+        self.context: int | None = None  # the model's, once loaded: blocks never outgrow it
+
+    def block(self, max_length: int) -> int:
+        """Tokens per example: `max_length`, but never past the model's context."""
+        return min(max_length, self.context or max_length)
 
     def configure(self, recipe: dict[str, Any]) -> None:
         self.mlm_probability = float(recipe.get("mlm_probability") or self.mlm_probability)
@@ -131,9 +136,7 @@ class LanguageModel:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, **remote)
         config = transformers.AutoConfig.from_pretrained(model_dir, **remote)
         self._check(config, model_dir)
-        context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-        if context and self.max_length > context:
-            raise DataError(f"--max-length {self.max_length} is longer than {model_dir.name}'s context of {context} tokens", f"pass --max-length {context} or less")
+        self.context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         if scratch:
             model = self._model_class().from_config(config, **remote)
         else:
@@ -158,7 +161,7 @@ class LanguageModel:
     def encode(self, dataset: Any, processor: TextProcessing, labels: list[str], max_length: int, train: bool = False) -> Any:
         tokenizer = processor.tokenizer
         separator = None if self.mlm else tokenizer.eos_token_id
-        return pack(dataset, tokenizer, max_length, separator)
+        return pack(dataset, tokenizer, self.block(max_length), separator)
 
     def collator(self, processor: TextProcessing) -> Any:
         if self.mlm:

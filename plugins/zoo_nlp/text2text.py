@@ -47,8 +47,8 @@ class Text2Text(Generator, LanguageModel):
         tokenizer = processor.tokenizer
 
         def tokenize(batch: dict) -> dict:
-            encoded = tokenizer([processor.prefix + text for text in batch["text"]], truncation=True, max_length=max_length)
-            encoded["labels"] = tokenizer(text_target=batch["target"], truncation=True, max_length=max_length)["input_ids"]
+            encoded = tokenizer([processor.prefix + text for text in batch["text"]], truncation=True, max_length=self.block(max_length))
+            encoded["labels"] = tokenizer(text_target=batch["target"], truncation=True, max_length=self.block(max_length))["input_ids"]
             return encoded
 
         return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
@@ -68,7 +68,7 @@ class Text2Text(Generator, LanguageModel):
         predictions = []
         for start in range(0, len(dataset), 16):
             texts = [processor.prefix + text for text in dataset["text"][start : start + 16]]
-            encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length).to(device)
+            encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.block(self.max_length)).to(device)
             with torch.no_grad():
                 out = model.generate(**encoded, max_new_tokens=EVAL_TOKENS, do_sample=False, temperature=None, top_k=None, top_p=None)
             predictions.extend(tokenizer.batch_decode(out, skip_special_tokens=True))
@@ -111,7 +111,7 @@ class SpanCorruption(Text2Text):
     def encode(self, dataset: Any, processor: TextProcessing, labels: list[str], max_length: int, train: bool = False) -> Any:
         tokenizer = processor.tokenizer
         self._sentinels(tokenizer)
-        blocks = pack(dataset, tokenizer, max_length - 1, None)  # room for the end-of-sequence token
+        blocks = pack(dataset, tokenizer, self.block(max_length) - 1, None)  # room for the end-of-sequence token
         return blocks.remove_columns(["attention_mask"])
 
     def collator(self, processor: TextProcessing) -> Any:
