@@ -204,7 +204,7 @@ def test_kill_9_then_resume_finishes_the_same_run(data: dict[str, Path]) -> None
 
 def test_a_sentence_embedding_checkpoint_is_mean_pooled_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
     """A sentence-transformers folder (1_Pooling says mean) trains, reloads, exports and predicts mean-pooled."""
-    checkpoint = tiny_bert(tmp_path / "sentence-tiny")
+    checkpoint = tiny_bert(tmp_path / "sentence-tiny", seed=1)
     (checkpoint / "1_Pooling").mkdir()
     (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
     [outcome] = finetune(str(checkpoint), "--data", str(data["train"]), "--val", str(data["val"]), "--epochs", "3", *FAST)
