@@ -124,7 +124,7 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     else:
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
-    labels = check_labels(train, val, recipe.data) if adapter.labelled else []
+    labels = check_labels(train, val, recipe.data) if adapter.labelled else label_set(adapter, train, val)
     defaults = {**method.defaults, **card_defaults(base, catalog).get(method.name, {})}
     lr = recipe.lr or float(defaults.get("lr", 5e-5))
     head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
@@ -192,6 +192,11 @@ def check_labels(train: Any, val: Any, data: Path) -> list[str]:
     if unseen:
         raise DataError(f"validation labels never seen in training: {', '.join(unseen[:5])}", "add training examples of them or drop those rows")
     return labels
+
+
+def label_set(adapter: TaskAdapter, train: Any, val: Any) -> list[str]:
+    """The labels of a task whose labels are not one per row (a tagger's tags), as the adapter reads them."""
+    return list(adapter.labels_of(train, val)) if hasattr(adapter, "labels_of") else []
 
 
 def run_dir(run_id: str) -> Path:

@@ -17,30 +17,43 @@ from zoo_core.store import refused_pickle
 BATCH = 64
 
 
-def read_inputs(file: Path | None) -> list[str]:
-    """A .txt file (one input per line) or .jsonl ({"text": ...} or a JSON string per line)."""
+def read_inputs(file: Path | None) -> list[Any]:
+    """A .txt file (one input per line), .jsonl ({"text": ...}, a JSON string, or an object such as
+    {"question": ..., "context": ...} per line) or .csv (a text column, or the columns as an object)."""
     if file is None:
         return []
     if not file.is_file():
-        raise DataError(f"input file {file} does not exist", "give a .txt or .jsonl file")
+        raise DataError(f"input file {file} does not exist", "give a .txt, .jsonl or .csv file")
+    if file.suffix == ".csv":
+        return _csv_inputs(file)
     lines = [line for line in file.read_text().splitlines() if line.strip()]
     if file.suffix != ".jsonl":
         return lines
-    inputs = []
+    inputs: list[Any] = []
     for number, line in enumerate(lines, start=1):
         try:
             value = json.loads(line)
         except json.JSONDecodeError:
             raise DataError(f"{file.name} line {number} is not JSON", "write one {\"text\": ...} object per line") from None
         inputs.append(value["text"] if isinstance(value, dict) and "text" in value else value)
-        if not isinstance(inputs[-1], str):
+        if not isinstance(inputs[-1], (str, dict)):
             raise DataError(f"{file.name} line {number} has no text", "write one {\"text\": ...} object per line")
     return inputs
 
 
+def _csv_inputs(file: Path) -> list[Any]:
+    import csv
+
+    with file.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and "text" in rows[0]:
+        return [row["text"] for row in rows if (row["text"] or "").strip()]
+    return [dict(row) for row in rows]
+
+
 def predict(
     target: str,
-    inputs: list[str],
+    inputs: list[Any],
     provider: str | None,
     variant: str | None,
     plugins: Plugins,
@@ -69,6 +82,8 @@ def predict(
         return _generate(lambda prompt, stream: adapter.generate_export(runtime, export_dir, prompt, decoding, stream), inputs, on_text), used
     if hasattr(adapter, "predict_export"):  # zero-shot: labels come from the user, through the text tower
         return adapter.predict_export(runtime, export_dir, inputs, labels or [], top), used
+    if not all(isinstance(item, str) for item in inputs):
+        raise DataError(f"a {export.task} model takes texts or image paths, not {next(item for item in inputs if not isinstance(item, str))!r}", "give one input per argument, or a .txt file with --file")
     names = export.report.labels
     results = []
     for start in range(0, len(inputs), BATCH):

@@ -106,7 +106,12 @@ class TaskAdapter(Protocol):
     `generate_export(runtime, export_dir, prompt, decoding, on_text)`, which stream
     text pieces to `on_text`, `check_graphs(model, processor, run, strict, shown)`,
     which an exporter calls to compare generated tokens with PyTorch's, and
-    `score_choices(model_dir, contexts, choices)` for prompting.
+    `score_choices(model_dir, contexts, choices)` for prompting. Unlabelled tasks whose
+    labels are not one per row (a tagger's tags) add `labels_of(train, val)`, the
+    label list the model's head is built for. `predict_model`/`predict_export` return
+    one dict per input: `label`/`score`/`top` (classifiers), `entities` (taggers: dicts
+    with `entity_group`, `word`, `start`, `end`, `score`) or `answer`/`start`/`end`/
+    `score`/`question` (extractive QA, whose inputs are `{"question", "context"}` dicts).
     """
 
     labelled: bool

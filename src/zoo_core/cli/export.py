@@ -77,11 +77,13 @@ def register(app: typer.Typer, context: Context) -> None:
     def predict(
         target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or, for zero-shot, fill-mask and generative models, a REF).")],
         inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts, prompts (generators), texts with [MASK] (fill-mask), or image paths.")] = None,
-        file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line) or .jsonl ({\"text\": ...}) file.")] = None,
+        file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line), .jsonl ({\"text\": ...} or {\"question\": ..., \"context\": ...}) or .csv file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
         variant: Annotated[Optional[str], typer.Option(help="A variant of the export: fp32, optimized, int8, fp16 for ONNX (default: the fastest for the provider).")] = None,
         top: Annotated[int, typer.Option("--top", "-k", help="Show the K most likely labels per input.")] = 1,
         labels: Annotated[Optional[str], typer.Option(help="Zero-shot models: candidate labels, comma-separated.")] = None,
+        question: Annotated[Optional[str], typer.Option(help="Question answering: the question (with --context).")] = None,
+        context_text: Annotated[Optional[str], typer.Option("--context", help="Question answering: the passage the answer is found in.")] = None,
         max_new_tokens: Annotated[int, typer.Option(help="Generators: tokens to generate per input.")] = 32,
         temperature: Annotated[float, typer.Option(help="Generators: 0 is greedy; above 0 samples (with --top-k, --top-p).")] = 0.0,
         top_k: Annotated[int, typer.Option("--top-k", help="Generators, sampling: keep the K most likely tokens (0: all).")] = 0,
@@ -97,6 +99,11 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core.predict import predict as run_predict, read_inputs
 
         candidates = None if labels is None else [label.strip() for label in labels.split(",")]
+        if (question is None) != (context_text is None):
+            from zoo_core.errors import DataError
+
+            raise DataError(f"{'--context' if question is not None else '--question'} is missing: question answering needs both", 'pass --question "Who?" --context "the passage"')
+        asked = [{"question": question, "context": context_text}] if question is not None else []
         decoding = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
         out = sys.stdout
 
@@ -106,7 +113,7 @@ def register(app: typer.Typer, context: Context) -> None:
 
         with contextlib.redirect_stdout(sys.stderr):
             results, used = run_predict(
-                target, [*(inputs or []), *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog, allow_pickle,
+                target, [*(inputs or []), *asked, *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog, allow_pickle,
                 decoding, None if as_json else stream,
             )
         if as_json:
@@ -115,6 +122,14 @@ def register(app: typer.Typer, context: Context) -> None:
         print(f"# {used}", file=sys.stderr)
         for result in results:
             if "output" in result:  # generated text: already streamed
+                continue
+            if "entities" in result:  # a tagger: each entity with its character span
+                print(result["input"])
+                for entity in result["entities"]:
+                    print(f"  {entity['entity_group']}\t{entity['score']:.3f}\t{entity['word']}\t[{entity['start']}:{entity['end']}]")
+                continue
+            if "answer" in result:  # extractive question answering: the span and where it is
+                print(f"{result['answer']}\t{result['score']:.3f}\t[{result['start']}:{result['end']}]\t{result['question']}")
                 continue
             if top <= 1:
                 print(f"{result['label']}\t{result['score']:.3f}\t{result['input']}")
