@@ -102,6 +102,13 @@ CASES = [
     ("no-target-col", "finetune tiny-t5 --task text2text-generation --data {f}/no-target.csv", {}, 2, ["cannot tell which column holds the target text", "--target-col"]),
     ("prompt-too-long", "eval tiny-gpt2 --data {f}/long.csv --prompt {{text}} --choices positive,negative", {}, 2, ["context holds 128", "--shots"]),
     ("generate-too-long", "predict tiny-gpt2 hello --max-new-tokens 500", {}, 2, ["context holds 128", "--max-new-tokens"]),
+    ("no-rounds", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --rounds 0", {}, 2, ["--rounds 0: Input should be greater than or equal to 1"]),
+    ("confidence-above-1", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --confidence 1.5", {}, 2, ["--confidence 1.5: Input should be less than 1"]),
+    ("confidence-zero", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --confidence 0", {}, 2, ["--confidence 0.0: Input should be greater than 0"]),
+    ("self-training-no-raw", "finetune tiny-bert --data {f}/good.csv --method self-training", {}, 2, ["--method self-training needs data without labels", "--unlabeled FILE"]),
+    ("raw-without-self-training", "finetune tiny-bert --data {f}/good.csv --unlabeled {f}/good.csv", {}, 2, ["--unlabeled is read by --method self-training", "--method self-training"]),
+    ("self-training-base", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --base-method self-training", {}, 2, ["--base-method self-training trains in rounds itself", "--base-method full"]),
+    ("self-training-not-classifier", "finetune tiny-gpt2 --task text-generation --data {f}/corpus.txt --method self-training --unlabeled {f}/corpus.txt", {}, 2, ["pseudo-labels classifiers; text-generation is not one"]),
     ("tracking-down", "runs", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, 2, ["http://127.0.0.1:9"]),
 ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core import CARD_COPY, Columns, ExportSpec, RecipeError, trust_remote_code
-from zoo_cv.images import ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform
+from zoo_cv.images import ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform, unlabeled_images
 
 
 def _transformers():
@@ -84,6 +84,14 @@ class ImageClassification:
         for image, _ in rows:
             open_image(image)  # every file decodes, or the one that does not is named now
         return datasets.Dataset.from_dict({"image": [image for image, _ in rows], "label": [label for _, label in rows]})
+
+    def read_unlabeled(self, path: Path, columns: Columns) -> Any:
+        import datasets
+
+        images = unlabeled_images(path, columns.text)
+        for image in images:
+            open_image(image)
+        return datasets.Dataset.from_dict({"image": images})
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         return build_model(model_dir, labels, scratch), preprocessing_of(model_dir)

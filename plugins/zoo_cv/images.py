@@ -143,6 +143,29 @@ def image_rows(path: Path, path_column: str | None, label_column: str | None) ->
     return _csv_rows(path, path_column, label_column)
 
 
+def unlabeled_images(path: Path, path_column: str | None) -> list[str]:
+    """Image paths without labels (self-training): every image under a folder, or a CSV's path
+    column; a CSV's label column is ignored, and said so."""
+    import warnings
+
+    from zoo_core import DataWarning
+
+    if path.is_dir():
+        images = sorted(str(file) for file in path.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file())
+        if not images:
+            raise DataError(f"{path} has no images", f"put {', '.join(IMAGE_SUFFIXES[:3])} files in it (sub-folders are searched too)")
+        return images
+    if not path.is_file() or path.suffix.lower() not in (".csv", ".tsv"):
+        raise DataError(f"unlabelled images {shown_path(path)}: give a folder of images or a CSV with an image path column", "write a CSV with a path column")
+    with path.open(newline="", encoding="utf-8") as handle:
+        present = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",").fieldnames or []
+    label = next((name for name in LABEL_COLUMNS if name in present), None)
+    if label:
+        warnings.warn(DataWarning(f"{path.name}: its '{label}' column is ignored: self-training labels this data itself"), stacklevel=2)
+    column = pick_column("image path", path_column, PATH_COLUMNS, present, path, FLAGS)
+    return [image for image, _ in csv_pairs(path, column, ("image path", PATH_COLUMNS), column, ("image path", PATH_COLUMNS))]
+
+
 def _folder_rows(root: Path) -> list[tuple[str, str]]:
     classes = sorted(folder for folder in root.iterdir() if folder.is_dir() and not folder.name.startswith("."))
     if not classes:

@@ -1,4 +1,4 @@
-"""Adaptation methods: fine-tune everything, train the head only, or LoRA."""
+"""Adaptation methods: fine-tune everything, train the head only, LoRA, or self-training."""
 
 from zoo_core import Method, hookimpl
 
@@ -21,6 +21,12 @@ def _lora(model, options):
     return add_lora(model, options)
 
 
+def _self_training(session):
+    from zoo_methods.self_training import self_train
+
+    return self_train(session)
+
+
 @hookimpl
 def zoo_methods():
     yield Method(name="full", summary="Fine-tune every weight", prepare=_full, defaults={"lr": 5e-5, "head_lr": 3e-3})
@@ -35,4 +41,9 @@ def zoo_methods():
         summary="Low-rank adapters (PEFT) on the attention projections plus the new head; rank, alpha, target_modules",
         prepare=_lora,
         defaults={"lr": 2e-3, "head_lr": 3e-3},
+    )
+    yield Method(
+        name="self-training",
+        summary="Pseudo-labels: train on the labels, label --unlabeled data where confident (class-balanced), retrain on both, repeat while validation improves; rounds, confidence, max_per_class, base_method",
+        fit=_self_training,
     )

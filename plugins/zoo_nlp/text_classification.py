@@ -63,6 +63,27 @@ class TextClassification:
         dataset = dataset.rename_columns({old: new for old, new in renames.items() if old != new})
         return dataset.map(lambda row: {"label": str(row["label"])}).cast_column("label", datasets.Value("string"))
 
+    def read_unlabeled(self, path: Path, columns: Columns) -> Any:
+        """Texts (and pairs) without labels, for self-training; a label column there is ignored, and said so."""
+        import warnings
+
+        from zoo_core import DataWarning
+
+        dataset = load_table(path, "a header and one text per row")
+        present = list(dataset.column_names)
+        text = _pick("text", columns.text, TEXT_COLUMNS, present, path)
+        pair = _pick("text pair", columns.text_pair, PAIR_COLUMNS, present, path, required=False)
+        label = _pick("label", columns.label, LABEL_COLUMNS, present, path, required=False)
+        if label:
+            warnings.warn(DataWarning(f"{path.name}: its '{label}' column is ignored: self-training labels this data itself"), stacklevel=2)
+        keep = [name for name in (text, pair) if name]
+        total = len(dataset)
+        dataset = dataset.select_columns(keep).filter(lambda row: all(filled(row[name]) for name in keep))
+        warn_dropped(path, total - len(dataset), total, f"an empty {' or '.join(keep)}")
+        if len(dataset) == 0:
+            raise DataError(f"{path.name} has no rows with text", "fill in the empty cells")
+        return dataset.rename_columns({old: new for old, new in {text: "text", **({pair: "text_pair"} if pair else {})}.items() if old != new})
+
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         transformers = _transformers()
         label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}

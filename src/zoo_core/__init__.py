@@ -27,6 +27,7 @@ from zoo_core.types import (
     Runtime,
     Source,
     TaskAdapter,
+    TrainingSession,
 )
 
 hookimpl = pluggy.HookimplMarker("zoo")
@@ -50,6 +51,7 @@ __all__ = [
     "Source",
     "SourceError",
     "TaskAdapter",
+    "TrainingSession",
     "ZooError",
     "__version__",
     "builtin_folder",

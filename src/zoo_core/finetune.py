@@ -13,10 +13,11 @@ import json
 import math
 import platform
 import re
+import shutil
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ class Prepared:
     base: ResolvedModel
     domain: str
     task: str
-    method: Method
+    method: Method  # what the user named (self-training, say)
+    trains: Method  # what prepares each model it trains (the method itself, or a multi-run method's --base-method)
     adapter: TaskAdapter
     train: Any
     val: Any
@@ -76,6 +78,7 @@ class Outcome:
     model_dir: Path
     registered: str | None  # models:/NAME/VERSION
     before: dict[str, float]  # unlabelled tasks: the same metrics before training (perplexity, recall)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # multi-run methods: each round's data and metrics
 
 
 def fingerprint(*paths: Path | None) -> str:
@@ -101,6 +104,15 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     if recipe.register_as is not None:
         check_name(recipe.register_as, "a registered model name", "--register sentiment-lora")
     method = plugins.lookup("method", recipe.method)
+    trains = plugins.lookup("method", recipe.base_method) if method.fit else method
+    if trains.fit:
+        raise RecipeError(f"--base-method {recipe.base_method} trains in rounds itself", "use --base-method full, freeze or lora")
+    if method.fit and recipe.baseline:
+        raise RecipeError(f"--baseline {recipe.baseline} compares one run with another; --method {recipe.method} trains several", "drop --baseline, or compare with a --method full run")
+    if method.fit and recipe.unlabeled is None:
+        raise RecipeError(f"--method {recipe.method} needs data without labels", "pass --unlabeled FILE (the format of --data; a label column there is ignored)")
+    if recipe.unlabeled is not None and not method.fit:
+        raise RecipeError(f"--unlabeled is read by --method self-training, not by --method {recipe.method}", "add --method self-training, or drop --unlabeled")
     if recipe.domain is not None:
         plugins.lookup("domain", recipe.domain)
     base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
@@ -108,6 +120,8 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     task, adapter = plugins.task_adapter(domain_name, recipe.task, recipe.model)
     if task not in plugins.domains()[domain_name].tasks:
         raise RecipeError(f"the {domain_name} domain has no task '{task}'", f"tasks are {', '.join(plugins.domains()[domain_name].tasks)}")
+    if method.fit and not adapter.labelled:
+        raise RecipeError(f"--method {recipe.method} pseudo-labels classifiers; {task} is not one", "use --method full, freeze or lora for this task")
     if hasattr(adapter, "configure"):
         adapter.configure(recipe.model_dump())
     columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col, recipe.target_col)
@@ -125,18 +139,23 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
     labels = check_labels(train, val, recipe.data) if adapter.labelled else label_set(adapter, train, val)
-    defaults = {**method.defaults, **card_defaults(base, catalog).get(method.name, {})}
+    defaults = {**trains.defaults, **card_defaults(base, catalog).get(trains.name, {})}
     lr = recipe.lr or float(defaults.get("lr", 5e-5))
     head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
     epochs = recipe.epochs or default_epochs(len(train), recipe.batch_size)
-    patience = recipe.patience or max(DEFAULT_PATIENCE, math.ceil(epochs / 4))
-    return Prepared(recipe, base, domain_name, task, method, adapter, train, val, labels, fingerprint(recipe.data, recipe.val), lr, head_lr, epochs, patience)
+    patience = recipe.patience or default_patience(epochs)
+    return Prepared(recipe, base, domain_name, task, method, trains, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience)
 
 
 def default_epochs(rows: int, batch_size: int) -> int:
     """3 epochs, or as many as it takes to reach MIN_STEPS optimizer steps on small data (30 at most)."""
     steps_per_epoch = max(1, math.ceil(rows / batch_size))
     return min(MAX_DEFAULT_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch)))
+
+
+def default_patience(epochs: int) -> int:
+    """2 epochs without improvement, or a quarter of a long run's."""
+    return max(DEFAULT_PATIENCE, math.ceil(epochs / 4))
 
 
 def card_defaults(base: ResolvedModel, catalog: Catalog) -> dict[str, dict[str, float]]:
@@ -214,15 +233,13 @@ def registered_name(prepared: Prepared) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
-def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = None, parent: str | None = None) -> Outcome:
-    """One MLflow run: train, evaluate, save, log artifacts, register (pretrained runs only)."""
-    import mlflow
+def run_tags(prepared: Prepared, init: str, parent: str | None = None) -> dict[str, str]:
+    """What a run is (base, method, task, data, system), as MLflow tags."""
     import torch
     import transformers
 
     recipe = prepared.recipe
-    init = "scratch" if scratch else "pretrained"
-    tags = {
+    return {
         "zoo.base": prepared.base.name,
         "zoo.method": recipe.method,
         "zoo.init": init,
@@ -234,47 +251,74 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
         "zoo.system.device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})",
         **({"zoo.baseline_of": parent} if parent else {}),
         **({"zoo.objective": recipe.objective} if recipe.objective else {}),
+        **({"zoo.base_method": prepared.trains.name} if prepared.trains is not prepared.method else {}),
     }
+
+
+def run_params(prepared: Prepared, init: str, train_examples: int) -> dict[str, Any]:
+    """The hyper-parameters and data a run was given, as MLflow params."""
+    recipe = prepared.recipe
+    rounds = {"base_method": prepared.trains.name, "unlabeled": str(recipe.unlabeled), "rounds": recipe.rounds, "confidence": recipe.confidence, "max_per_class": recipe.max_per_class or ""}
+    return {
+        "base_model": prepared.base.ref,
+        "base_revision": prepared.base.revision or "",
+        "method": recipe.method,
+        "init": init,
+        "task": prepared.task,
+        "epochs": prepared.epochs,
+        "patience": prepared.patience,
+        "lr": prepared.lr,
+        "head_lr": prepared.head_lr,
+        "batch_size": recipe.batch_size,
+        "max_length": recipe.max_length,
+        "seed": recipe.seed,
+        "data": str(recipe.data),
+        "data_fingerprint": prepared.fingerprint,
+        "train_examples": train_examples,
+        "val_examples": len(prepared.val),
+        "labels": ",".join(prepared.labels),
+        **({"objective": recipe.objective} if recipe.objective else {}),
+        **({"prefix": recipe.prefix} if recipe.prefix else {}),
+        **(rounds if prepared.trains is not prepared.method else {}),
+        **{f"method.{key}": value for key, value in recipe.method_options().items()},
+    }
+
+
+def version_tags(prepared: Prepared, tags: dict[str, str]) -> dict[str, str]:
+    """A registered version's lineage: the run's tags without the system ones."""
+    return {key.removeprefix("zoo."): value for key, value in tags.items() if not key.startswith("zoo.system")} | {"base_revision": prepared.base.revision or ""}
+
+
+def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = None, parent: str | None = None, train: Any = None, round_of: tuple[str, int] | None = None) -> Outcome:
+    """One MLflow run: train, evaluate, save, log artifacts, register (pretrained runs only).
+
+    `round_of` (parent run id, round) makes it one round of a multi-run method: a run nested in
+    the parent's, trained on `train` instead of the recipe's data, whose model the parent logs and registers."""
+    import mlflow
+    import transformers
+
+    recipe = prepared.recipe
+    train = prepared.train if train is None else train
+    init = "scratch" if scratch else "pretrained"
+    tags = run_tags(prepared, init, parent) | ({"zoo.kind": "round", "zoo.round": str(round_of[1])} if round_of else {})
     started = time.perf_counter()
     transformers.set_seed(recipe.seed)
     with refused_pickle(prepared.base.name):  # a model that cannot load fails before any run exists
         model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
     before = {} if prepared.adapter.labelled or resume_run_id else prepared.adapter.evaluate(model, processor, prepared.val, [])
     heads = head_modules(model) if getattr(model, "zoo_new_head", True) else set()  # a pretrained LM head trains at lr
-    model = prepared.method.prepare(model, {**recipe.method_options(), "task": prepared.task})
+    model = prepared.trains.prepare(model, {**recipe.method_options(), "task": prepared.task})
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     total = sum(parameter.numel() for parameter in model.parameters())
-    with tracking.run(run_id=resume_run_id, name=None if resume_run_id else f"{prepared.base.name}-{recipe.method}-{init}", tags=None if resume_run_id else tags) as run:
+    name = f"{prepared.base.name}-{recipe.method}-{init}" + (f"-round-{round_of[1]}" if round_of else "")
+    with tracking.run(run_id=resume_run_id, name=None if resume_run_id else name, tags=None if resume_run_id else tags, parent=round_of[0] if round_of else None) as run:
         run_id = run.info.run_id
         folder = run_dir(run_id)
         if resume_run_id is None:
-            mlflow.log_params(
-                {
-                    "base_model": prepared.base.ref,
-                    "base_revision": prepared.base.revision or "",
-                    "method": recipe.method,
-                    "init": init,
-                    "task": prepared.task,
-                    "epochs": prepared.epochs,
-                    "patience": prepared.patience,
-                    "lr": prepared.lr,
-                    "head_lr": prepared.head_lr,
-                    "batch_size": recipe.batch_size,
-                    "max_length": recipe.max_length,
-                    "seed": recipe.seed,
-                    "data": str(recipe.data),
-                    "data_fingerprint": prepared.fingerprint,
-                    "train_examples": len(prepared.train),
-                    "val_examples": len(prepared.val),
-                    "labels": ",".join(prepared.labels),
-                    **({"objective": recipe.objective} if recipe.objective else {}),
-                    **({"prefix": recipe.prefix} if recipe.prefix else {}),
-                    **{f"method.{key}": value for key, value in recipe.method_options().items()},
-                }
-            )
+            mlflow.log_params(run_params(prepared, init, len(train)))
             mlflow.log_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "recipe.yaml")
         mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total, **{f"initial_{key}": value for key, value in before.items()}})
-        trainer = _trainer(prepared, model, processor, folder / "checkpoints", _optimizer(model, heads, prepared))
+        trainer = _trainer(prepared, model, processor, folder / "checkpoints", _optimizer(model, heads, prepared), train)
         trainer.train(resume_from_checkpoint=str(last_checkpoint(folder / "checkpoints")) if resume_run_id else None)
         prediction = trainer.predict(trainer.eval_dataset)
         metrics = {key.removeprefix("test_"): float(value) for key, value in prediction.metrics.items() if key.removeprefix("test_") in ("accuracy", "macro_f1", "loss")}
@@ -282,13 +326,16 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
             metrics |= prepared.adapter.evaluate(trainer.model, processor, prepared.val, [])
         mlflow.log_metrics({f"final_{key}": value for key, value in metrics.items()})
         model_dir = _save(prepared, trainer.model, processor, folder / "model", run_id, init)
-        mlflow.log_artifacts(str(model_dir), "model")
         _log_plots(trainer, prediction if prepared.adapter.labelled else None, prepared.labels, folder)
         registered = None
-        if not scratch:
-            name = registered_name(prepared)
-            version = tracking.register(run_id, "model", name, {key.removeprefix("zoo."): value for key, value in tags.items() if not key.startswith("zoo.system")} | {"base_revision": prepared.base.revision or ""})
-            registered = f"models:/{name}/{version}"
+        if round_of:  # the parent keeps the best round's model; a round's checkpoints are not resumed
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        else:
+            mlflow.log_artifacts(str(model_dir), "model")
+        if not scratch and not round_of:
+            registered_as = registered_name(prepared)
+            version = tracking.register(run_id, "model", registered_as, version_tags(prepared, tags))
+            registered = f"models:/{registered_as}/{version}"
             mlflow.set_tag("zoo.registered", registered)
     return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, model_dir, registered, before)
 
@@ -304,7 +351,7 @@ def _optimizer(model: Any, heads: set[str], prepared: Prepared) -> Any:
     return torch.optim.AdamW(groups, weight_decay=0.0)
 
 
-def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, optimizer: Any) -> Any:
+def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, optimizer: Any, train: Any) -> Any:
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
@@ -340,7 +387,7 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, 
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=encode(prepared.train, processor, prepared.labels, recipe.max_length, train=True),
+        train_dataset=encode(train, processor, prepared.labels, recipe.max_length, train=True),
         eval_dataset=encode(prepared.val, processor, prepared.labels, recipe.max_length),
         data_collator=prepared.adapter.collator(processor),
         compute_metrics=classification_metrics if prepared.adapter.labelled else None,
@@ -452,7 +499,12 @@ def _log_plots(trainer: Any, prediction: Any, labels: list[str], folder: Path) -
 def finetune(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> list[Outcome]:
     """The run the user asked for, then its `--baseline scratch` sibling."""
     prepared = prepare(recipe, catalog, plugins, report)
-    outcomes = [train_run(prepared, scratch=False)]
+    if prepared.method.fit:
+        from zoo_core.rounds import train_rounds
+
+        outcomes = [train_rounds(prepared, report)]
+    else:
+        outcomes = [train_run(prepared, scratch=False)]
     if recipe.baseline == "scratch":
         report("training the same architecture from random weights (--baseline scratch)")
         outcomes.append(train_run(prepared, scratch=True, parent=outcomes[0].run_id))
@@ -496,6 +548,8 @@ def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[st
         raise RecipeError(f"no zoo run {run_id} in {tracking.tracking_uri()}", "`zoo runs` lists the runs") from None
     if run.info.status == "FINISHED":
         raise RecipeError(f"run {run_id} already finished", "start a new run with zoo finetune")
+    if "zoo.base_method" in run.data.tags or "zoo.round" in run.data.tags:
+        raise RecipeError(f"run {run_id} trained in rounds ({run.data.tags.get('zoo.method')}); its rounds cannot be resumed one by one", "start it again with zoo finetune")
     if last_checkpoint(run_dir(run_id) / "checkpoints") is None:
         raise RecipeError(f"run {run_id} has no complete checkpoint to resume from", "start it again with zoo finetune")
     recipe = Recipe.model_validate(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/recipe.yaml")))

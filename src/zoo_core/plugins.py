@@ -184,9 +184,9 @@ class Plugins:
         self.infos[plugin_name].error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
 
 
-# What each descriptor must be able to call; `adapter` and `log_model` may be None.
-REQUIRED_CALLABLES = {"Source": ("fetch",), "Domain": (), "Method": ("prepare",), "Exporter": ("export", "open")}
-OPTIONAL_CALLABLES = ("adapter", "log_model")
+# What each descriptor must be able to call; the optional ones may be None (a Method needs prepare or fit).
+REQUIRED_CALLABLES = {"Source": ("fetch",), "Domain": (), "Method": (), "Exporter": ("export", "open")}
+OPTIONAL_CALLABLES = ("adapter", "log_model", "prepare", "fit")
 
 
 def _descriptor_problem(item: Any, expected: type, key: str) -> str | None:
@@ -200,6 +200,8 @@ def _descriptor_problem(item: Any, expected: type, key: str) -> str | None:
     broken = [field for field in (*required, *OPTIONAL_CALLABLES) if hasattr(item, field) and not callable(getattr(item, field)) and (field in required or getattr(item, field) is not None)]
     if broken:
         return f"{expected.__name__} '{name}' whose {', '.join(broken)} is not callable"
+    if expected is Method and item.prepare is None and item.fit is None:
+        return f"Method '{name}' with neither prepare nor fit"
     return None
 
 

@@ -45,10 +45,15 @@ class Recipe(BaseModel):
     target_modules: list[str] | None = None
     unfreeze_last: int | None = Field(None, ge=0)
     baseline: Literal["scratch"] | None = None
+    unlabeled: Path | None = Field(None, description="self-training: data without labels to pseudo-label")
+    rounds: int = Field(3, ge=1, description="self-training: pseudo-labelling rounds after the labelled-only round 0")
+    confidence: float = Field(0.9, gt=0, lt=1, description="self-training: the least probability a pseudo-label needs")
+    max_per_class: int | None = Field(None, ge=1, description="self-training: pseudo-labels kept per class and round at most")
+    base_method: str = Field("full", description="self-training: the method each round trains with")
     register_as: str | None = Field(None, alias="register", description="registered model name; default <base>-<method>")
     allow_pickle: bool = False
 
-    @field_validator("data", "val")
+    @field_validator("data", "val", "unlabeled")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         """Stored absolute, so `--resume` finds the data from any directory."""

@@ -91,12 +91,15 @@ def _check_server(uri: str) -> None:
 
 
 @contextlib.contextmanager
-def run(run_id: str | None = None, name: str | None = None, tags: dict[str, str] | None = None) -> Iterator[Any]:
-    """A new (or, with `run_id`, resumed) MLflow run that ends FAILED if anything raises."""
+def run(run_id: str | None = None, name: str | None = None, tags: dict[str, str] | None = None, parent: str | None = None) -> Iterator[Any]:
+    """A new (or, with `run_id`, resumed) MLflow run that ends FAILED if anything raises; with
+    `parent`, nested in that (active) run, as MLflow shows a parent's child runs."""
     import mlflow
 
     experiment_id = connect()
-    active = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id, run_name=name, tags=tags, log_system_metrics=True)
+    active = mlflow.start_run(
+        run_id=run_id, experiment_id=None if run_id else experiment_id, run_name=name, tags=tags, log_system_metrics=True, nested=parent is not None, parent_run_id=parent
+    )
     try:
         yield active
     except BaseException:

@@ -147,12 +147,49 @@ class Method:
     adapters added as the method wants. `options` holds the method's settings
     from the recipe or CLI (for example `{"rank": 8}` for LoRA) and the `task`.
     `defaults` are recipe values the method works best with, such as `{"lr": 1e-3}`.
+
+    A method that trains several models in turn (self-training) has `fit(session)` instead:
+    zoo opens the parent MLflow run and hands it a `TrainingSession`; each
+    `session.train(...)` is one round, prepared by the recipe's `base_method`; `fit`
+    returns the round to keep, which zoo logs and registers under the parent.
     """
 
     name: str
     summary: str
-    prepare: Callable[[Any, dict[str, Any]], Any]
+    prepare: Callable[[Any, dict[str, Any]], Any] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    fit: Callable[[TrainingSession], Any] | None = None
+
+
+class TrainingSession(Protocol):
+    """What a multi-run method (`Method.fit`) drives: rounds of training inside one parent run.
+
+    `train_data` is the labelled training set (a Dataset with a string `label`
+    column), `labels` the classes, `settings` the recipe as a dict (`rounds`,
+    `confidence`, `max_per_class`, ...). `unlabeled()` reads the recipe's unlabelled
+    data through the task adapter (no `label` column). `train(data, round, stats)`
+    trains one round on `data` as a run nested in the parent, logs `stats` on it
+    and on the parent (with the round as the step), and returns its outcome
+    (`metrics`, `model_dir`, `run_id`). `probabilities(outcome, data)` is that round's
+    model's class probabilities for every row of `data`, a numpy array in `labels`
+    order. `report(line)` tells the user.
+    """
+
+    train_data: Any
+    labels: list[str]
+    settings: dict[str, Any]
+
+    def unlabeled(self) -> Any:
+        """The unlabelled data, read by the task's adapter."""
+
+    def train(self, data: Any, round: int, stats: dict[str, float]) -> Any:
+        """One round trained on `data`, as a nested run."""
+
+    def probabilities(self, outcome: Any, data: Any) -> Any:
+        """Class probabilities of `outcome`'s model for `data`, shape (rows, labels)."""
+
+    def report(self, line: str) -> None:
+        """A line for the user."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def register(app: typer.Typer, context: Context) -> None:
         model: Annotated[Optional[str], typer.Argument(help="REF: catalog name, store name, folder, models:/NAME/VERSION or runs:/ID/model.")] = None,
         data: Annotated[Optional[Path], typer.Option(help="Training data: CSV, TSV, JSONL or parquet; a folder of class folders or a path,label CSV for images; an image,text CSV for CLIP.")] = None,
         config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe; flags given here override it.")] = None,
-        method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, or a plugin's method.")] = None,
+        method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, self-training, or a plugin's method.")] = None,
         val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
         val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out for validation [0.1].")] = None,
         task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first): text-classification, text-generation, text2text-generation, fill-mask; image-classification ...")] = None,
@@ -51,6 +51,11 @@ def register(app: typer.Typer, context: Context) -> None:
         alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha [16].")] = None,
         target_modules: Annotated[Optional[str], typer.Option(help="LoRA target modules, comma-separated (default: per architecture).")] = None,
         unfreeze_last: Annotated[Optional[int], typer.Option(help="With --method freeze: also train the top N layers.")] = None,
+        unlabeled: Annotated[Optional[Path], typer.Option(help="self-training: data without labels to pseudo-label (the format of --data; a label column is ignored).")] = None,
+        rounds: Annotated[Optional[int], typer.Option(help="self-training: pseudo-labelling rounds after round 0 [3]; stops early when validation stops improving.")] = None,
+        confidence: Annotated[Optional[float], typer.Option(help="self-training: least probability a pseudo-label needs, between 0 and 1 [0.9].")] = None,
+        max_per_class: Annotated[Optional[int], typer.Option(help="self-training: pseudo-labels per class and round at most (default: as many as the rarest class has).")] = None,
+        base_method: Annotated[Optional[str], typer.Option(help="self-training: the method each round trains with: full, freeze or lora [full].")] = None,
         baseline: Annotated[Optional[str], typer.Option(help="'scratch': also train the same architecture from random weights.")] = None,
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<method>).")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
@@ -76,6 +81,7 @@ def register(app: typer.Typer, context: Context) -> None:
             text_pair_col=text_pair_col, label_col=label_col, rank=rank, alpha=alpha,
             target_modules=target_modules.split(",") if target_modules else None, unfreeze_last=unfreeze_last,
             baseline=baseline, register=register_as, allow_pickle=allow_pickle or None,
+            unlabeled=unlabeled, rounds=rounds, confidence=confidence, max_per_class=max_per_class, base_method=base_method,
         )
         # Training chatter (the Trainer prints its logs) goes to stderr; stdout is the result.
         with contextlib.redirect_stdout(sys.stderr):

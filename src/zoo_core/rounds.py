@@ -1,0 +1,153 @@
+"""Multi-run methods (self-training): one parent MLflow run, a nested run per round, and the
+round the method keeps logged and registered under the parent.
+
+The method plugin owns the loop (which data each round trains on, when to stop); this
+module owns what every run has: tracking, training through the engine, and prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from zoo_core import tracking
+from zoo_core.errors import PluginError, RecipeError
+from zoo_core.finetune import Outcome, default_epochs, default_patience, Prepared, read_data, registered_name, run_dir, run_params, run_tags, train_run, version_tags
+from zoo_core.refs import MODEL_INFO
+from zoo_core.types import Columns
+
+
+@dataclass
+class Session:
+    """The `TrainingSession` a method's `fit` drives (see zoo_core.types)."""
+
+    prepared: Prepared
+    parent_run_id: str
+    say: Callable[[str], None]
+    rounds: list[Outcome] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # what each round trained on and scored
+
+    @property
+    def train_data(self) -> Any:
+        return self.prepared.train
+
+    @property
+    def labels(self) -> list[str]:
+        return self.prepared.labels
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.prepared.recipe.model_dump()
+
+    def report(self, line: str) -> None:
+        self.say(line)
+
+    def unlabeled(self) -> Any:
+        recipe, adapter = self.prepared.recipe, self.prepared.adapter
+        if not hasattr(adapter, "read_unlabeled"):
+            raise RecipeError(f"the {self.prepared.task} task cannot read data without labels", f"{recipe.method} needs a task whose adapter reads unlabelled data")
+        columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col)
+        return read_data(_Unlabeled(adapter), recipe.unlabeled, columns, self.say)
+
+    def train(self, data: Any, round: int, stats: dict[str, float]) -> Outcome:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.say(f"round {round}: training on {len(data)} examples")
+        recipe = self.prepared.recipe
+        epochs = recipe.epochs or default_epochs(len(data), recipe.batch_size)  # a round with more data needs fewer epochs
+        sized = replace(self.prepared, epochs=epochs, patience=recipe.patience or default_patience(epochs))
+        outcome = train_run(sized, scratch=False, train=data, round_of=(self.parent_run_id, round))
+        mlflow.log_metrics({**stats, **{f"val_{key}": value for key, value in outcome.metrics.items()}}, step=round)
+        client = MlflowClient()
+        for key, value in stats.items():  # on the round's own run too, which has ended
+            client.log_metric(outcome.run_id, key, value)
+        self.rounds.append(outcome)
+        self.history.append({"round": round, "run_id": outcome.run_id, "examples": len(data), **stats, **outcome.metrics})
+        shown = ", ".join(f"{key.replace('_', '-')} {value:.3f}" for key, value in outcome.metrics.items() if key != "loss")
+        self.say(f"round {round}: validation {shown}")
+        return outcome
+
+    def probabilities(self, outcome: Outcome, data: Any) -> Any:
+        import numpy as np
+        import torch
+        from transformers import Trainer, TrainingArguments
+
+        from zoo_core import settings
+
+        adapter, recipe = self.prepared.adapter, self.prepared.recipe
+        model, processor, labels = adapter.load_trained(outcome.model_dir)
+        rows = data.add_column("label", [labels[0]] * len(data))  # encode wants a label; predictions ignore it
+        args = TrainingArguments(
+            output_dir=str(settings.zoo_home() / "cache" / "predict"),
+            per_device_eval_batch_size=max(recipe.batch_size, 64),
+            report_to=[],
+            disable_tqdm=True,
+            dataloader_pin_memory=torch.cuda.is_available(),
+            remove_unused_columns=False,
+        )
+        trainer = Trainer(model=model, args=args, data_collator=adapter.collator(processor))
+        logits = trainer.predict(adapter.encode(rows, processor, labels, recipe.max_length)).predictions
+        logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits, dtype=np.float64)
+        exp = np.exp(logits - logits.max(-1, keepdims=True))
+        return exp / exp.sum(-1, keepdims=True)
+
+
+class _Unlabeled:
+    """An adapter seen through its `read_unlabeled`, so the engine's reader reports dropped rows."""
+
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+
+    def read(self, path: Path, columns: Columns) -> Any:
+        return self.adapter.read_unlabeled(path, columns)
+
+
+def train_rounds(prepared: Prepared, report: Callable[[str], None]) -> Outcome:
+    """The method's rounds in one parent run; the round it returns is logged, registered and kept."""
+    import mlflow
+
+    recipe = prepared.recipe
+    started = time.perf_counter()
+    tags = run_tags(prepared, "pretrained")
+    with tracking.run(name=f"{prepared.base.name}-{recipe.method}", tags=tags) as parent:
+        run_id = parent.info.run_id
+        mlflow.log_params(run_params(prepared, "pretrained", len(prepared.train)))
+        mlflow.log_text(_recipe_yaml(prepared), "recipe.yaml")
+        session = Session(prepared, run_id, report)
+        kept = prepared.method.fit(session)
+        if kept not in session.rounds:
+            raise PluginError(f"method '{recipe.method}' returned {type(kept).__name__} from fit, not one of its rounds", "fix the plugin: fit returns what session.train returned")
+        best = session.rounds.index(kept)
+        mlflow.log_metrics({f"final_{key}": value for key, value in kept.metrics.items()} | {"best_round": best, "rounds_trained": len(session.rounds)})
+        mlflow.set_tag("zoo.best_round", str(best))
+        model_dir = _keep(kept, session.rounds, run_dir(run_id) / "model", run_id)
+        mlflow.log_artifacts(str(model_dir), "model")
+        name = registered_name(prepared)
+        version = tracking.register(run_id, "model", name, version_tags(prepared, tags) | {"best_round": str(best)})
+        registered = f"models:/{name}/{version}"
+        mlflow.set_tag("zoo.registered", registered)
+    return Outcome(run_id, "pretrained", kept.metrics, kept.trainable, kept.total, time.perf_counter() - started, model_dir, registered, {}, session.history)
+
+
+def _recipe_yaml(prepared: Prepared) -> str:
+    import yaml
+
+    return yaml.safe_dump(prepared.recipe.model_dump(mode="json"), sort_keys=False)
+
+
+def _keep(kept: Outcome, rounds: list[Outcome], target: Path, run_id: str) -> Path:
+    """The kept round's model becomes the parent's (its zoo-model.json naming the parent run);
+    the other rounds' model folders go: their runs keep their metrics."""
+    shutil.copytree(kept.model_dir, target)
+    info = json.loads((target / MODEL_INFO).read_text())
+    (target / MODEL_INFO).write_text(json.dumps({**info, "run_id": run_id, "round_run_id": kept.run_id}, indent=2))
+    for outcome in rounds:
+        shutil.rmtree(outcome.model_dir, ignore_errors=True)
+    return target
+
