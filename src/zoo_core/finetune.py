@@ -305,7 +305,7 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
     transformers.set_seed(recipe.seed)
     with refused_pickle(prepared.base.name):  # a model that cannot load fails before any run exists
         model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
-    before = {} if prepared.adapter.labelled or resume_run_id else prepared.adapter.evaluate(model, processor, prepared.val, [])
+    before = {} if prepared.adapter.labelled or resume_run_id else prepared.adapter.evaluate(model, processor, prepared.val, prepared.labels)
     heads = head_modules(model) if getattr(model, "zoo_new_head", True) else set()  # a pretrained LM head trains at lr
     model = prepared.trains.prepare(model, {**recipe.method_options(), "task": prepared.task})
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
@@ -323,7 +323,7 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
         prediction = trainer.predict(trainer.eval_dataset)
         metrics = {key.removeprefix("test_"): float(value) for key, value in prediction.metrics.items() if key.removeprefix("test_") in ("accuracy", "macro_f1", "loss")}
         if not prepared.adapter.labelled:  # retrieval-style tasks measure the whole set, not batch by batch
-            metrics |= prepared.adapter.evaluate(trainer.model, processor, prepared.val, [])
+            metrics |= prepared.adapter.evaluate(trainer.model, processor, prepared.val, prepared.labels)
         mlflow.log_metrics({f"final_{key}": value for key, value in metrics.items()})
         model_dir = _save(prepared, trainer.model, processor, folder / "model", run_id, init)
         _log_plots(trainer, prediction if prepared.adapter.labelled else None, prepared.labels, folder)

@@ -19,7 +19,7 @@ def _report(line: str) -> None:
 
 def metric_name(key: str) -> str:
     """accuracy, macro-F1, image->text R@1 ...: the names a table or a sentence shows."""
-    return {"macro_f1": "macro-F1", "rouge_l": "ROUGE-L", "bleu": "BLEU"}.get(key) or key.replace("image_to_text_recall_at_", "image->text R@").replace("text_to_image_recall_at_", "text->image R@")
+    return {"macro_f1": "macro-F1", "rouge_l": "ROUGE-L", "bleu": "BLEU", "f1": "F1", "exact_match": "exact match"}.get(key) or key.replace("image_to_text_recall_at_", "image->text R@").replace("text_to_image_recall_at_", "text->image R@")
 
 
 def register(app: typer.Typer, context: Context) -> None:
@@ -31,7 +31,7 @@ def register(app: typer.Typer, context: Context) -> None:
         method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, self-training, or a plugin's method.")] = None,
         val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
         val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out for validation [0.1].")] = None,
-        task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first): text-classification, text-generation, text2text-generation, fill-mask; image-classification ...")] = None,
+        task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first): text-classification, token-classification, question-answering, text-generation, text2text-generation, fill-mask; image-classification ...")] = None,
         domain: Annotated[Optional[str], typer.Option(help="Train with this domain (a plugin's, say) instead of the one zoo detects.")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 3, more on small data: at least 100 steps, at most 30 epochs).")] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate of the pretrained weights or adapters (default: the method's).")] = None,

@@ -46,10 +46,13 @@ def register(app: typer.Typer, context: Context) -> None:
                 "source_run": run.data.tags.get("zoo.source_run"),
                 "method": run.data.params.get("method") if "objective" not in run.data.params else f"adapt {run.data.params['objective']} ({run.data.params.get('method')})",
                 "init": run.data.params.get("init"),
+                "round": run.data.tags.get("zoo.round"),  # one round of a self-training run
                 "accuracy": run.data.metrics.get("final_accuracy"),
                 "macro_f1": run.data.metrics.get("final_macro_f1"),
                 "perplexity": run.data.metrics.get("final_perplexity"),
                 "rouge_l": run.data.metrics.get("final_rouge_l"),
+                "f1": run.data.metrics.get("final_f1"),  # entity F1 (taggers), token F1 (question answering)
+                "exact_match": run.data.metrics.get("final_exact_match"),
                 "registered": run.data.tags.get("zoo.registered"),
             }
             for run in found
@@ -62,11 +65,17 @@ def register(app: typer.Typer, context: Context) -> None:
             accuracy = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
             if row["rouge_l"] is not None:
                 accuracy = f"ROUGE-L {row['rouge_l']:.3f}"
+            elif row["exact_match"] is not None:
+                accuracy = f"EM {row['exact_match']:.3f}"
+            elif row["f1"] is not None:
+                accuracy = f"F1 {row['f1']:.3f}"
             elif not accuracy and row["perplexity"] is not None:
                 accuracy = f"ppl {row['perplexity']:.1f}"
             if not accuracy and row["status"] != "FINISHED":  # so a narrow table, which drops status, still shows it
                 accuracy = f"[{'red' if row['status'] in ('FAILED', 'KILLED') else 'yellow'}]{row['status'].lower()}[/]"
             method = f"{row['method']} ({row['init']})" if row["init"] == "scratch" else row["method"] or f"{row['kind']} of {(row['source_run'] or '')[:8]}"
+            if row["round"] is not None:
+                method = f"  {method} round {row['round']}"
             shown.append((row["run_id"], row["status"], row["base"] or "", method, accuracy, row["registered"] or ""))
         columns = [
             Column("run_id", no_wrap=True),  # whole: --resume and runs:/ID/model need all of it
