@@ -244,9 +244,15 @@ class TokenClassification:
     @staticmethod
     def _tokenizer(model_dir: Path) -> Any:
         """A fast tokenizer: only those map sub-tokens back to words (`word_ids`) and characters (offsets)."""
-        tokenizer = _transformers().AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        auto = _transformers().AutoTokenizer
+        tokenizer = auto.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        if tokenizer.is_fast and "ByteLevel" in str(tokenizer.backend_tokenizer.pre_tokenizer) and getattr(tokenizer, "add_prefix_space", None) is False:
+            # RoBERTa and GPT-2 learnt words with their leading space ("Ġwas"); words given one by one need it added
+            tokenizer = auto.from_pretrained(model_dir, add_prefix_space=True, trust_remote_code=trust_remote_code())
         if not tokenizer.is_fast:
             raise RecipeError(f"{model_dir.name} has no fast tokenizer (tokenizer.json), which token classification needs to map sub-words to words", "use a model that ships tokenizer.json")
+        if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
+            tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
 
     def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int, train: bool = False) -> Any:
