@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zoo_core import Columns, DataError, ExportSpec, RecipeError, pick_column, shown_path, trust_remote_code, warn_dropped
+from zoo_core import Columns, DataError, ExportSpec, RecipeError, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
 
 TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("ner_tags", "tags", "labels", "label")
@@ -49,7 +49,11 @@ def read_conll(path: Path) -> tuple[list[list[str]], list[list[str]]]:
     tags: list[list[str]] = []
     words: list[str] = []
     labels: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name} could not be read: {read_problem(path, exc)}", "save it as UTF-8") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         columns = line.split()
         if not columns or columns[0] == "-DOCSTART-":
             if words:
