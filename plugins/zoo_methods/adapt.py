@@ -11,6 +11,7 @@ from zoo_core import RecipeError, head_names
 # PEFT's task types by zoo task; tasks PEFT has no type for keep their head via modules_to_save.
 PEFT_TASK_TYPES = {
     "text-classification": "SEQ_CLS",
+    "token-classification": "TOKEN_CLS",
     "text-generation": "CAUSAL_LM",
     **dict.fromkeys(("text2text-generation", "translation", "summarization", "span-corruption"), "SEQ_2_SEQ_LM"),
 }

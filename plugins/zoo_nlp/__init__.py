@@ -8,8 +8,9 @@ HEAD_TASKS = (
     ("LMHeadModel", "text-generation"),
     ("ForConditionalGeneration", "text2text-generation"),
     ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
 )
-TASKS = ("text-classification", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
+TASKS = ("text-classification", "token-classification", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
 
 
 def _adapter(task: str):
@@ -29,6 +30,10 @@ def _adapter(task: str):
         from zoo_nlp.text2text import Text2Text
 
         return Text2Text()
+    if task == "token-classification":
+        from zoo_nlp.token_classification import TokenClassification
+
+        return TokenClassification()
     from zoo_nlp.text_classification import TextClassification
 
     return TextClassification()

@@ -1,0 +1,370 @@
+"""Token classification (named-entity recognition) for encoders with a fast tokenizer.
+
+Data: JSON Lines (or CSV/parquet) with a `tokens` list and a `ner_tags` list per
+row, tags as strings, or as integers named by the ClassLabel names a Hugging Face
+dataset carries (`labels.txt` beside the file, one name per line in id order, or
+the `dataset_info.json` that `datasets` writes); or CoNLL column files (word
+first, tag last, blank lines between sentences, `-DOCSTART-` lines skipped).
+
+Each word's tag is learnt and predicted on its first sub-token. Predictions are
+decoded from numpy logits by one function for PyTorch and for ONNX exports, so
+both print the same entities; the export path imports neither torch nor
+transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from zoo_core import Columns, DataError, ExportSpec, RecipeError, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
+
+TOKEN_COLUMNS = ("tokens", "words")
+TAG_COLUMNS = ("ner_tags", "tags", "labels", "label")
+CONLL_SUFFIXES = (".conll", ".iob", ".bio", ".txt")
+IGNORED = -100  # the label id PyTorch's cross-entropy (and so the Trainer) skips
+DEFAULT_MAX_LENGTH = 128
+BATCH = 32
+
+
+def _transformers():
+    import transformers
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()  # a new head is always "missing from the checkpoint"
+    logging.disable_progress_bar()
+    return transformers
+
+
+# --- reading data -----------------------------------------------------------------------------------------------
+
+
+def read_conll(path: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """Sentences of a CoNLL column file: word in the first column, tag in the last."""
+    if not path.is_file():
+        raise DataError(f"data file {shown_path(path)} does not exist", "give a CoNLL file or JSONL with tokens and ner_tags")
+    sentences: list[list[str]] = []
+    tags: list[list[str]] = []
+    words: list[str] = []
+    labels: list[str] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name} could not be read: {read_problem(path, exc)}", "save it as UTF-8") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if words:
+                sentences.append(words)
+                tags.append(labels)
+            words, labels = [], []
+            continue
+        if len(columns) < 2:
+            raise DataError(f"{path.name} line {number} has a word and no tag: {line.strip()[:60]!r}", "write the word first and its tag last, separated by a space or tab")
+        words.append(columns[0])
+        labels.append(columns[-1])
+    if words:
+        sentences.append(words)
+        tags.append(labels)
+    return sentences, tags
+
+
+def tag_names(path: Path, column: str) -> list[str] | None:
+    """The names of integer tags: `labels.txt` beside the data, or the ClassLabel names in `dataset_info.json`."""
+    listed = path.with_name("labels.txt")
+    if listed.is_file():
+        return [line.strip() for line in listed.read_text(encoding="utf-8").splitlines() if line.strip()]
+    info = path.with_name("dataset_info.json")
+    if info.is_file():
+        feature = (json.loads(info.read_text(encoding="utf-8")).get("features") or {}).get(column) or {}
+        names = (feature.get("feature") or {}).get("names")
+        return list(names) if names else None
+    return None
+
+
+def named_tags(path: Path, column: str, rows: list[list[Any]]) -> list[list[str]]:
+    """Tags as strings; integer tags are looked up in the data's tag names."""
+    if not any(isinstance(tag, int) and not isinstance(tag, bool) for row in rows for tag in row):
+        return [[str(tag) for tag in row] for row in rows]
+    names = tag_names(path, column)
+    if names is None:
+        raise DataError(f"{path.name}: {column} holds numbers and no tag names", "write the names in id order to labels.txt beside the file (one per line), or write the tags as strings")
+    for number, row in enumerate(rows, start=1):
+        bad = next((tag for tag in row if not 0 <= int(tag) < len(names)), None)
+        if bad is not None:
+            raise DataError(f"{path.name} row {number}: tag {bad} is not one of the {len(names)} tag names", "fix the tag, or add its name to labels.txt")
+    return [[names[int(tag)] for tag in row] for row in rows]
+
+
+def read_table(path: Path, columns: Columns) -> tuple[list[list[str]], list[list[str]]]:
+    """Token and tag lists from JSONL, CSV or parquet columns."""
+    from zoo_nlp.tables import load_table
+
+    table = load_table(path, "a tokens list and an ner_tags list per row")
+    present = list(table.column_names)
+    words = pick_column("tokens", columns.text, TOKEN_COLUMNS, present, path, "--text-col")
+    tags = pick_column("tags", columns.label, TAG_COLUMNS, present, path, "--label-col")
+    tokens, raw = table[words], table[tags]
+    for number, (row_tokens, row_tags) in enumerate(zip(tokens, raw), start=1):
+        if not isinstance(row_tokens, list) or not isinstance(row_tags, list):
+            raise DataError(f"{path.name} row {number}: {words} and {tags} must be lists", 'write each row as {"tokens": ["Angela", "Merkel"], "ner_tags": ["B-PER", "I-PER"]}')
+        if len(row_tokens) != len(row_tags):
+            raise DataError(f"{path.name} row {number} has {len(row_tokens)} {words} and {len(row_tags)} {tags}", "give every token exactly one tag (O outside entities)")
+    return [[str(token) for token in row] for row in tokens], named_tags(path, tags, raw)
+
+
+# --- decoding -----------------------------------------------------------------------------------------------------
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """(B or I, entity type), as transformers' pipeline reads tags: a tag with no B-/I- prefix continues its type."""
+    if tag.startswith(("B-", "I-")):
+        return tag[0], tag[2:]
+    return "I", tag
+
+
+def word_tags(logits: Any, word_ids: list[int | None], offsets: list[tuple[int, int]], labels: list[str]) -> list[dict[str, Any]]:
+    """One tagged word per pre-tokenized word: its first sub-token's tag and probability, the span of all its sub-tokens."""
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities = shifted / shifted.sum(-1, keepdims=True)
+    words: dict[int, dict[str, Any]] = {}
+    for position, word in enumerate(word_ids):
+        if word is None:
+            continue
+        start, end = offsets[position]
+        if word not in words:
+            best = int(probabilities[position].argmax())
+            words[word] = {"tag": labels[best], "score": float(probabilities[position, best]), "start": start, "end": end}
+        words[word]["end"] = max(words[word]["end"], end)
+    return [words[word] for word in sorted(words)]
+
+
+def group_entities(words: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Adjacent words of one type merged into entities (a B- tag starts a new one), O dropped; scores averaged."""
+    groups: list[list[dict[str, Any]]] = []
+    for word in words:
+        mark, kind = split_tag(word["tag"])
+        if groups and mark != "B" and split_tag(groups[-1][-1]["tag"])[1] == kind:
+            groups[-1].append(word)
+        else:
+            groups.append([word])
+    entities = []
+    for group in groups:
+        kind = split_tag(group[0]["tag"])[1]
+        if kind == "O":
+            continue
+        start, end = group[0]["start"], group[-1]["end"]
+        score = sum(word["score"] for word in group) / len(group)
+        entities.append({"entity_group": kind, "score": score, "word": text[start:end], "start": start, "end": end})
+    return entities
+
+
+def entities(logits: Any, encodings: list[Any], texts: list[str], labels: list[str]) -> list[dict[str, Any]]:
+    """Per input, its entities from a batch of logits (batch, tokens, labels) and the `tokenizers` encodings they came from."""
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float64)
+    return [
+        {"input": text, "entities": group_entities(word_tags(row, encoding.word_ids, encoding.offsets, labels), text)}
+        for text, encoding, row in zip(texts, encodings, logits)
+    ]
+
+
+def encode_texts(tokenizer: Any, texts: list[Any], max_length: int, pad_id: int) -> tuple[dict[str, Any], list[Any]]:
+    """Raw texts through a `tokenizers.Tokenizer`: numpy model inputs, and encodings with word ids and character offsets."""
+    import numpy as np
+
+    for text in texts:
+        if not isinstance(text, str):
+            raise DataError(f"a token-classification model tags texts, not {text!r}", "give one text per argument, or a .txt file with one text per line with --file")
+    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_padding(pad_id=pad_id)
+    encoded = tokenizer.encode_batch(texts)
+    arrays = {
+        "input_ids": np.array([item.ids for item in encoded], dtype=np.int64),
+        "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64),
+        "token_type_ids": np.array([item.type_ids for item in encoded], dtype=np.int64),
+    }
+    return arrays, encoded
+
+
+def export_pad_id(export_dir: Path, tokenizer: Any) -> int:
+    """The padding token's id, from the tokenizer_config.json saved beside tokenizer.json."""
+    config = export_dir / "tokenizer_config.json"
+    pad = json.loads(config.read_text()).get("pad_token") if config.is_file() else None
+    pad = pad.get("content") if isinstance(pad, dict) else pad
+    return (tokenizer.token_to_id(pad) if pad else None) or 0
+
+
+# --- the adapter --------------------------------------------------------------------------------------------------
+
+
+class TokenClassification:
+    """The `TaskAdapter` for token-classification: BIO tags per word, scored entity by entity with seqeval."""
+
+    labelled = False  # one tag per word, not one label per row: the engine's accuracy path does not apply
+
+    def __init__(self) -> None:
+        self.max_length = DEFAULT_MAX_LENGTH
+
+    def configure(self, recipe: dict[str, Any]) -> None:
+        self.max_length = int(recipe.get("max_length") or DEFAULT_MAX_LENGTH)
+
+    def read(self, path: Path, columns: Columns) -> Any:
+        import datasets
+
+        tokens, tags = read_conll(path) if path.suffix.lower() in CONLL_SUFFIXES else read_table(path, columns)
+        kept = [index for index, words in enumerate(tokens) if words]
+        warn_dropped(path, len(tokens) - len(kept), len(tokens), "no tokens")
+        if not kept:
+            raise DataError(f"{path.name} has no sentences with tokens", "give at least a few tagged sentences")
+        return datasets.Dataset.from_dict({"tokens": [tokens[index] for index in kept], "ner_tags": [tags[index] for index in kept]})
+
+    def labels_of(self, train: Any, val: Any) -> list[str]:
+        """Every tag seen in training or validation, sorted, so the head covers all of them."""
+        return sorted({tag for data in (train, val) for row in data["ner_tags"] for tag in row})
+
+    def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
+        transformers = _transformers()
+        label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
+        tokenizer = self._tokenizer(model_dir)
+        config = transformers.AutoConfig.from_pretrained(model_dir, **label_ids, trust_remote_code=trust_remote_code())
+        tagger = transformers.AutoModelForTokenClassification
+        if scratch:
+            return tagger.from_config(config, trust_remote_code=trust_remote_code()), tokenizer
+        model = tagger.from_pretrained(model_dir, config=config, ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code())
+        return model, tokenizer
+
+    def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
+        transformers = _transformers()
+        model = transformers.AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        return model, self._tokenizer(model_dir), labels
+
+    @staticmethod
+    def _tokenizer(model_dir: Path) -> Any:
+        """A fast tokenizer: only those map sub-tokens back to words (`word_ids`) and characters (offsets)."""
+        auto = _transformers().AutoTokenizer
+        tokenizer = auto.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        if tokenizer.is_fast and "ByteLevel" in str(tokenizer.backend_tokenizer.pre_tokenizer) and getattr(tokenizer, "add_prefix_space", None) is False:
+            # RoBERTa and GPT-2 learnt words with their leading space ("Ġwas"); words given one by one need it added
+            tokenizer = auto.from_pretrained(model_dir, add_prefix_space=True, trust_remote_code=trust_remote_code())
+        if not tokenizer.is_fast:
+            raise RecipeError(f"{model_dir.name} has no fast tokenizer (tokenizer.json), which token classification needs to map sub-words to words", "use a model that ships tokenizer.json")
+        if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer
+
+    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int, train: bool = False) -> Any:
+        """Tokenise the words; each word's tag goes on its first sub-token, -100 on the rest and on special tokens."""
+        label2id = {label: i for i, label in enumerate(labels)}
+
+        def tokenize(batch: dict) -> dict:
+            encoded = processor(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+            encoded["labels"] = [aligned(encoded.word_ids(index), [label2id[tag] for tag in tags]) for index, tags in enumerate(batch["ner_tags"])]
+            return encoded
+
+        return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
+
+    def collator(self, processor: Any):
+        return _transformers().DataCollatorForTokenClassification(processor)
+
+    def evaluate(self, model: Any, processor: Any, dataset: Any, labels: list[str]) -> dict[str, float]:
+        """Entity-level precision, recall and F1 (seqeval) over the words' first sub-tokens."""
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        unseen = sorted({tag for row in dataset["ner_tags"] for tag in row} - set(names))
+        if unseen:
+            raise DataError(f"the data has tags the model never saw in training: {', '.join(unseen[:5])}", f"its tags are {', '.join(names)}")
+        gold, predicted = self._tag_pairs(model, processor, self.encode(dataset, processor, names, self.max_length), names)
+        return {
+            "precision": float(precision_score(gold, predicted, zero_division=0)),
+            "recall": float(recall_score(gold, predicted, zero_division=0)),
+            "f1": float(f1_score(gold, predicted, zero_division=0)),
+        }
+
+    def _tag_pairs(self, model: Any, processor: Any, encoded: Any, names: list[str]) -> tuple[list[list[str]], list[list[str]]]:
+        """Gold and predicted tags of every word the model saw (words cut by --max-length are left out of both)."""
+        import torch
+
+        collate = self.collator(processor)
+        device = next(model.parameters()).device
+        model.eval()
+        gold: list[list[str]] = []
+        predicted: list[list[str]] = []
+        with torch.no_grad():
+            for start in range(0, len(encoded), BATCH):
+                batch = collate([encoded[index] for index in range(start, min(start + BATCH, len(encoded)))])
+                targets = batch.pop("labels").numpy()
+                logits = model(**{name: value.to(device) for name, value in batch.items()}).logits.float().cpu().numpy()
+                for row_targets, row_logits in zip(targets, logits):
+                    keep = row_targets != IGNORED
+                    gold.append([names[index] for index in row_targets[keep]])
+                    predicted.append([names[index] for index in row_logits[keep].argmax(-1)])
+        return gold, predicted
+
+    def predict_model(self, model_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
+        """Entities with character spans, from the PyTorch model (tokenised as the export path tokenises)."""
+        import torch
+
+        model, processor, names = self.load_trained(model_dir)
+        model.eval()
+        results = []
+        for start in range(0, len(inputs), BATCH):
+            chunk = inputs[start : start + BATCH]
+            arrays, encodings = encode_texts(processor.backend_tokenizer, chunk, max_positions(model.config), processor.pad_token_id or 0)
+            feed = {name: torch.from_numpy(value) for name, value in arrays.items() if name in processor.model_input_names}
+            with torch.no_grad():
+                logits = model(**feed).logits.float().numpy()
+            results.extend(entities(logits, encodings, chunk, names))
+        return results
+
+    def export_spec(self, model: Any, processor: Any) -> ExportSpec:
+        """The text classifier's inputs and samples; logits have a sequence axis too."""
+        from zoo_nlp.text_classification import TextClassification
+
+        spec = TextClassification().export_spec(model, processor)
+        return replace(spec, dynamic_axes={**spec.dynamic_axes, "logits": {0: "batch", 1: "sequence"}})
+
+    def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
+        """Tokenise with the `tokenizers` library alone: no transformers, no torch."""
+        return self._export_encode(export_dir, inputs, max_length)[0]
+
+    def predict_export(self, runtime: Any, export_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
+        """Entities from an export's logits, decoded exactly as `predict_model` decodes PyTorch's."""
+        from zoo_core.export import read_export
+
+        report = read_export(export_dir).report
+        results = []
+        for start in range(0, len(inputs), BATCH):
+            chunk = inputs[start : start + BATCH]
+            arrays, encodings = self._export_encode(export_dir, chunk, report.max_length)
+            results.extend(entities(runtime.run(arrays)[0], encodings, chunk, report.labels))
+        return results
+
+    @staticmethod
+    def _export_encode(export_dir: Path, inputs: list[str], max_length: int) -> tuple[dict[str, Any], list[Any]]:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
+        return encode_texts(tokenizer, inputs, max_length, export_pad_id(export_dir, tokenizer))
+
+
+def aligned(word_ids: list[int | None], tags: list[int]) -> list[int]:
+    """Token labels: a word's tag on its first sub-token, -100 on later sub-tokens and special tokens."""
+    labels = []
+    previous = None
+    for word in word_ids:
+        labels.append(IGNORED if word is None or word == previous else tags[word])
+        previous = word
+    return labels
+
+
+def max_positions(config: Any) -> int:
+    """The longest input the model takes: its position embeddings (512 where the config does not say)."""
+    return int(getattr(config, "max_position_embeddings", 512) or 512)
