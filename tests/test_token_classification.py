@@ -101,3 +101,27 @@ def test_tokens_and_tags_must_line_up(ner: dict[str, Path]) -> None:
     assert_one_line_error(zoo(*finetune, str(bad / "short.jsonl"), check=False), "short.jsonl row 4", "3 tokens and 2 ner_tags")
     assert_one_line_error(zoo(*finetune, str(bad / "untagged.conll"), check=False), "untagged.conll line 3", "no tag")
     assert_one_line_error(zoo(*finetune, str(bad / "ids.jsonl"), check=False), "ids.jsonl", "labels.txt")
+
+
+def test_a_tagged_set_on_the_hub_trains_and_then_reads_from_the_cache(ner: dict[str, Path]) -> None:
+    """No annotated NER set installs offline, so the real Hub path runs against a local fake of the Hub."""
+    from local_server import LocalServer
+
+    server = LocalServer()
+    try:
+        server.add_repo("datasets/zoo-tests/generated-ner", {name: (ner["folder"] / name).read_bytes() for name in ("train.jsonl", "test.jsonl")})
+        hub = {"HF_ENDPOINT": server.url}
+        result = zoo("finetune", str(ner["bert"]), "--task", "token-classification", "--data", "hf://datasets/zoo-tests/generated-ner/train.jsonl",
+                     "--epochs", "1", "--max-length", "32", "--register", "ner-hub", "--json", env=hub)
+        run = _client().get_run(json.loads(result.stdout)[0]["run_id"])
+        assert run.data.params["data_source"] == "hf://datasets/zoo-tests/generated-ner/train.jsonl" and run.data.params["train_examples"] == "180"
+        test = "hf://datasets/zoo-tests/generated-ner@main/test.jsonl"
+        online = json.loads(zoo("eval", "models:/ner-hub/1", "--data", test, "--json", env=hub).stdout)
+        assert online["data"] == test and online["examples"] == 60
+        server.reset_counts()
+        offline = json.loads(zoo("eval", "models:/ner-hub/1", "--data", test, "--json", env={"HF_ENDPOINT": "http://127.0.0.1:9"}).stdout)
+        assert offline["f1"] == online["f1"]  # the cached copy, with the Hub unreachable
+        missing = zoo("eval", "models:/ner-hub/1", "--data", "hf://datasets/zoo-tests/generated-ner/dev.jsonl", env=hub, check=False)
+        assert_one_line_error(missing, "the dataset zoo-tests/generated-ner@main on", "has no file dev.jsonl")
+    finally:
+        server.close()

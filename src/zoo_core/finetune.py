@@ -29,6 +29,7 @@ from zoo_core.data import DataWarning
 from zoo_core.disk import ensure_writable
 from zoo_core.errors import DataError, RecipeError
 from zoo_core.heads import head_modules, in_head
+from zoo_core.hub_data import is_hub, local_data, shown
 from zoo_core.names import check_name
 from zoo_core.plugins import Plugins
 from zoo_core.recipe import Recipe
@@ -65,6 +66,7 @@ class Prepared:
     head_lr: float
     epochs: int
     patience: int
+    sources: dict[str, str] = field(default_factory=dict)  # recipe field -> the Hub file it was downloaded from
 
 
 @dataclass
@@ -120,6 +122,9 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     task, adapter = plugins.task_adapter(domain_name, recipe.task, recipe.model)
     if task not in plugins.domains()[domain_name].tasks:
         raise RecipeError(f"the {domain_name} domain has no task '{task}'", f"tasks are {', '.join(plugins.domains()[domain_name].tasks)}")
+    sources = {name: shown(getattr(recipe, name)) for name in ("data", "val", "unlabeled") if is_hub(getattr(recipe, name))}
+    if sources:  # Hub files are read from the cache; the run records where they came from
+        recipe = recipe.model_copy(update={name: local_data(getattr(recipe, name)) for name in sources})
     if method.fit and not adapter.labelled:
         raise RecipeError(f"--method {recipe.method} pseudo-labels classifiers; {task} is not one", "use --method full, freeze or lora for this task")
     if hasattr(adapter, "configure"):
@@ -144,7 +149,9 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
     epochs = recipe.epochs or default_epochs(len(train), recipe.batch_size)
     patience = recipe.patience or default_patience(epochs)
-    return Prepared(recipe, base, domain_name, task, method, trains, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience)
+    return Prepared(
+        recipe, base, domain_name, task, method, trains, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience, sources
+    )
 
 
 def default_epochs(rows: int, batch_size: int) -> int:
@@ -279,6 +286,7 @@ def run_params(prepared: Prepared, init: str, train_examples: int) -> dict[str, 
         "labels": ",".join(prepared.labels),
         **({"objective": recipe.objective} if recipe.objective else {}),
         **({"prefix": recipe.prefix} if recipe.prefix else {}),
+        **{f"{name}_source": source for name, source in prepared.sources.items()},
         **(rounds if prepared.trains is not prepared.method else {}),
         **{f"method.{key}": value for key, value in recipe.method_options().items()},
     }
@@ -570,6 +578,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
     model = resolve(ref, catalog, plugins, allow_pickle)
+    source, data = data, local_data(data)
     with refused_pickle(model.name):
         _, adapter = plugins.task_adapter(domain or model.domain, task_for(model, domain or model.domain, catalog, plugins), ref)
     if hasattr(adapter, "configure"):
@@ -578,7 +587,7 @@ def evaluate(
     with refused_pickle(model.name):
         network, processor, labels = adapter.load_trained(model.path)
     if not adapter.labelled:
-        return {"model": ref, "data": str(data), "examples": len(dataset), **adapter.evaluate(network, processor, dataset, labels)}
+        return {"model": ref, "data": shown(source), "examples": len(dataset), **adapter.evaluate(network, processor, dataset, labels)}
     unseen = sorted(set(dataset["label"]) - set(labels))
     if unseen:
         raise DataError(f"{data.name} has labels the model never saw in training: {', '.join(unseen[:5])}", f"its labels are {', '.join(labels)}")
@@ -596,4 +605,4 @@ def evaluate(
     )
     trainer = Trainer(model=network, args=args, data_collator=adapter.collator(processor), compute_metrics=classification_metrics)
     prediction = trainer.predict(adapter.encode(dataset, processor, labels, max_length))
-    return {"model": ref, "data": str(data), "examples": len(dataset), "accuracy": prediction.metrics["test_accuracy"], "macro_f1": prediction.metrics["test_macro_f1"]}
+    return {"model": ref, "data": shown(source), "examples": len(dataset), "accuracy": prediction.metrics["test_accuracy"], "macro_f1": prediction.metrics["test_macro_f1"]}

@@ -56,8 +56,10 @@ class Recipe(BaseModel):
     @field_validator("data", "val", "unlabeled")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
-        """Stored absolute, so `--resume` finds the data from any directory."""
-        return path.expanduser().absolute() if path is not None else None
+        """Stored absolute, so `--resume` finds the data from any directory (a Hub file stays as named)."""
+        from zoo_core.hub_data import is_hub
+
+        return path.expanduser().absolute() if path is not None and not is_hub(path) else path
 
     def method_options(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in METHOD_OPTIONS if getattr(self, name) is not None}
