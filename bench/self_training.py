@@ -50,15 +50,22 @@ def summary(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-def run_arm(ref: str, train: Path, extra: list[str], seed: int, test: Path, env: dict[str, str]) -> dict:
-    """One fine-tune (or self-training run) with zoo's defaults, then its score on the test set."""
+def run_arm(ref: str, train: Path, extra: list[str], seed: int, test: Path, env: dict[str, str], done: Path) -> dict:
+    """One fine-tune (or self-training run) with zoo's defaults, then its score on the test set; results are
+    kept in `done` (keyed by the command), so an interrupted benchmark resumes where it stopped."""
+    key = " ".join([ref, str(train), *extra, str(seed)])
+    results = json.loads(done.read_text()) if done.is_file() else {}
+    if key in results:
+        return results[key]
     started = time.perf_counter()
     [outcome] = json.loads(zoo("finetune", ref, "--data", str(train), "--seed", str(seed), *extra, "--json", env=env))
     scored = json.loads(zoo("eval", outcome["model_dir"], "--data", str(test), "--json", env=env))
     rounds = outcome.get("rounds") or []
     best = next((row["round"] for row in rounds if row["macro_f1"] == outcome["metrics"]["macro_f1"]), 0)
     pseudo = [int(row.get("pseudo_labels", 0)) for row in rounds[1:]]
-    return {**scored, "minutes": (time.perf_counter() - started) / 60, "best_round": best, "pseudo": pseudo}
+    results[key] = {**scored, "minutes": (time.perf_counter() - started) / 60, "best_round": best, "pseudo": pseudo}
+    done.write_text(json.dumps(results, indent=1))
+    return results[key]
 
 
 def text(args: argparse.Namespace) -> None:
@@ -88,7 +95,7 @@ def text(args: argparse.Namespace) -> None:
         raw = write_rows(data / f"raw-{seed}.csv", ["text"], [(pool[i][0],) for i in order[count:]])
         for arm, (ref, extra) in arms.items():
             extra = [*extra, "--unlabeled", str(raw)] if extra else extra
-            scores[arm].append(run_arm(ref, train, [*extra, "--register", f"st-bench-{seed}"], seed, data / "test.csv", env))
+            scores[arm].append(run_arm(ref, train, [*extra, "--register", f"st-bench-{seed}"], seed, data / "test.csv", env, args.home / "self-training-results.json"))
             row = scores[arm][-1]
             print(arm, seed, f"accuracy {row['accuracy']:.3f} macro-F1 {row['macro_f1']:.3f} best round {row['best_round']} pseudo {row['pseudo']} {row['minutes']:.1f} min", flush=True)
     lines = table(scores)
@@ -148,7 +155,7 @@ def images(args: argparse.Namespace) -> None:
         common = ["--allow-pickle", "--val", str(valid)]
         arms = (("labelled only (freeze)", [*common, "--method", "freeze"]), ("self-training (freeze)", [*common, "--method", "self-training", "--base-method", "freeze", "--unlabeled", str(raw)]))
         for arm, extra in arms:
-            scores[arm].append(run_arm("efficientnet-lite0", train, [*extra, "--register", f"fashion-st-{seed}"], seed, test, env))
+            scores[arm].append(run_arm("efficientnet-lite0", train, [*extra, "--register", f"fashion-st-{seed}"], seed, test, env, args.home / "self-training-results.json"))
             row = scores[arm][-1]
             print(arm, seed, f"accuracy {row['accuracy']:.3f} best round {row['best_round']} pseudo {row['pseudo']} {row['minutes']:.1f} min", flush=True)
     how = (
