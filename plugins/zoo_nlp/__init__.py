@@ -8,8 +8,9 @@ HEAD_TASKS = (
     ("LMHeadModel", "text-generation"),
     ("ForConditionalGeneration", "text2text-generation"),
     ("ForSequenceClassification", "text-classification"),
+    ("ForQuestionAnswering", "question-answering"),
 )
-TASKS = ("text-classification", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
+TASKS = ("text-classification", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption", "question-answering")
 
 
 def _adapter(task: str):
@@ -25,6 +26,10 @@ def _adapter(task: str):
         from zoo_nlp.text2text import SpanCorruption
 
         return SpanCorruption()
+    if task == "question-answering":
+        from zoo_nlp.question_answering import QuestionAnswering
+
+        return QuestionAnswering()
     if task in ("text2text-generation", "translation", "summarization"):
         from zoo_nlp.text2text import Text2Text
 
