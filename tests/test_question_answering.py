@@ -46,7 +46,7 @@ def trained(qa: dict[str, Path]) -> dict[str, Any]:
 def test_finetune_learns_to_answer_and_tracks_squad_scores(trained: dict[str, Any]) -> None:
     before, after = trained["before"], trained["metrics"]
     assert set(before) == {"exact_match", "f1"}, before
-    assert after["exact_match"] >= 50 and after["f1"] >= before["f1"] + 40, trained
+    assert after["exact_match"] >= 60 and after["f1"] >= before["f1"] + 40, trained
     assert trained["registered"] == "models:/people-qa/1"
     run = _client().get_run(trained["run_id"])
     assert run.data.metrics["final_exact_match"] == pytest.approx(after["exact_match"])
@@ -58,7 +58,7 @@ def test_finetune_learns_to_answer_and_tracks_squad_scores(trained: dict[str, An
 def test_eval_scores_flat_rows_and_nested_squad_json_alike(qa: dict[str, Path], trained: dict[str, Any]) -> None:
     flat = json.loads(zoo("eval", "models:/people-qa/1", "--data", str(qa["test"]), "--json").stdout)
     assert set(flat) == {"model", "data", "examples", "exact_match", "f1"} and flat["examples"] == 60
-    assert flat["exact_match"] >= 50, flat
+    assert flat["exact_match"] >= 60, flat
     nested = zoo("eval", "models:/people-qa/1", "--data", str(qa["nested"])).stdout
     assert f"(60 examples): exact_match {flat['exact_match']:.3f}, f1 {flat['f1']:.3f}" in nested, nested
 
