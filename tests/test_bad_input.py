@@ -50,6 +50,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_csv(folder / "no-target.csv", [("the film was great", "a note")] * 8, ("source", "remark"))
     write_csv(folder / "long.csv", [(" ".join(["great"] * 200), "positive"), ("dull", "negative")])
     (folder / "ner-mismatch.jsonl").write_text('{"tokens": ["Ada", "Lovelace", "wrote"], "ner_tags": ["B-PER", "I-PER", "O"]}\n{"tokens": ["Ada", "wrote"], "ner_tags": ["B-PER"]}\n' * 3)
+    qa = {"context": "Ada lives in Paris.", "question": "Where does Ada live?", "answers": {"text": ["Paris"], "answer_start": [13]}}
+    (folder / "qa-bad-start.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [qa, qa, {**qa, "answers": {"text": ["Paris"], "answer_start": [3]}}, qa]))
     export = folder / "damaged-export"
     export.mkdir()
     (export / "zoo-export.json").write_text('{"format": "onnx", "variants": ')
@@ -111,6 +113,7 @@ CASES = [
     ("self-training-base", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --base-method self-training", {}, 2, ["--base-method self-training trains in rounds itself", "--base-method full"]),
     ("self-training-not-classifier", "finetune tiny-gpt2 --task text-generation --data {f}/corpus.txt --method self-training --unlabeled {f}/corpus.txt", {}, 2, ["pseudo-labels classifiers; text-generation is not one"]),
     ("ner-tags-mismatch", "finetune tiny-bert --task token-classification --data {f}/ner-mismatch.jsonl", {}, 2, ["ner-mismatch.jsonl row 2 has 2 tokens and 1 ner_tags", "exactly one tag"]),
+    ("qa-answer-start", "finetune tiny-bert --task question-answering --data {f}/qa-bad-start.jsonl", {}, 2, ["qa-bad-start.jsonl", "answer_start 3", "answer_start to 13"]),
     ("tracking-down", "runs", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, 2, ["http://127.0.0.1:9"]),
 ]
 

@@ -13,6 +13,7 @@ PEFT_TASK_TYPES = {
     "text-classification": "SEQ_CLS",
     "token-classification": "TOKEN_CLS",
     "text-generation": "CAUSAL_LM",
+    "question-answering": "QUESTION_ANS",
     **dict.fromkeys(("text2text-generation", "translation", "summarization", "span-corruption"), "SEQ_2_SEQ_LM"),
 }
 # Attention projections by their usual names, for models PEFT has no default for (ViT, CLIP, timm),

@@ -9,8 +9,9 @@ HEAD_TASKS = (
     ("ForConditionalGeneration", "text2text-generation"),
     ("ForSequenceClassification", "text-classification"),
     ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
 )
-TASKS = ("text-classification", "token-classification", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
+TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
 
 
 def _adapter(task: str):
@@ -26,6 +27,10 @@ def _adapter(task: str):
         from zoo_nlp.text2text import SpanCorruption
 
         return SpanCorruption()
+    if task == "question-answering":
+        from zoo_nlp.question_answering import QuestionAnswering
+
+        return QuestionAnswering()
     if task in ("text2text-generation", "translation", "summarization"):
         from zoo_nlp.text2text import Text2Text
 
