@@ -46,7 +46,7 @@ def trained(qa: dict[str, Path]) -> dict[str, Any]:
 def test_finetune_learns_to_answer_and_tracks_squad_scores(trained: dict[str, Any]) -> None:
     before, after = trained["before"], trained["metrics"]
     assert set(before) == {"exact_match", "f1"}, before
-    assert after["exact_match"] >= 60 and after["f1"] >= before["f1"] + 40, trained
+    assert after["exact_match"] >= 0.6 and after["f1"] >= before["f1"] + 0.4, trained
     assert trained["registered"] == "models:/people-qa/1"
     run = _client().get_run(trained["run_id"])
     assert run.data.metrics["final_exact_match"] == pytest.approx(after["exact_match"])
@@ -58,9 +58,9 @@ def test_finetune_learns_to_answer_and_tracks_squad_scores(trained: dict[str, An
 def test_eval_scores_flat_rows_and_nested_squad_json_alike(qa: dict[str, Path], trained: dict[str, Any]) -> None:
     flat = json.loads(zoo("eval", "models:/people-qa/1", "--data", str(qa["test"]), "--json").stdout)
     assert set(flat) == {"model", "data", "examples", "exact_match", "f1"} and flat["examples"] == 60
-    assert flat["exact_match"] >= 60, flat
+    assert flat["exact_match"] >= 0.6, flat
     nested = zoo("eval", "models:/people-qa/1", "--data", str(qa["nested"])).stdout
-    assert f"(60 examples): exact_match {flat['exact_match']:.3f}, f1 {flat['f1']:.3f}" in nested, nested
+    assert f"(60 examples): exact match {flat['exact_match']:.3f}, F1 {flat['f1']:.3f}" in nested, nested
 
 
 def test_predict_from_the_model_and_its_export_give_the_same_spans(qa: dict[str, Path], trained: dict[str, Any]) -> None:
@@ -101,5 +101,5 @@ def test_squad_scores_normalise_answers_like_the_official_script() -> None:
     from zoo_nlp.question_answering import squad_scores
 
     scores = squad_scores(["the Cape Town!", "Blue Harbor", "Oslo"], [["Cape Town"], ["Blue Harbor Bank"], ["Lima", "oslo."]])
-    assert scores["exact_match"] == pytest.approx(200 / 3)
-    assert scores["f1"] == pytest.approx(100 * (1 + 0.8 + 1) / 3)
+    assert scores["exact_match"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx((1 + 0.8 + 1) / 3)

@@ -2,7 +2,7 @@
 
 Contexts longer than the model's window are split into overlapping windows (a quarter of
 the window overlaps), as transformers' run_qa.py does; the best span over all windows wins.
-Scores are SQuAD's exact match and token F1, as percentages (0-100). Predicting with an
+Scores are SQuAD's exact match and token F1, as fractions from 0 to 1 like every zoo score (SQuAD's script prints them times 100). Predicting with an
 export tokenises with the `tokenizers` library alone: no transformers, no torch.
 """
 
@@ -245,7 +245,7 @@ def squad_scores(predictions: list[str], golds: list[list[str]]) -> dict[str, fl
     """SQuAD v1.1's exact_match and f1, each the best over the gold answers, averaged, in percent."""
     exact = [max(float(normalize(prediction) == normalize(gold)) for gold in options) for prediction, options in zip(predictions, golds)]
     f1 = [max(token_f1(prediction, gold) for gold in options) for prediction, options in zip(predictions, golds)]
-    return {"exact_match": 100.0 * sum(exact) / len(exact), "f1": 100.0 * sum(f1) / len(f1)}
+    return {"exact_match": sum(exact) / len(exact), "f1": sum(f1) / len(f1)}
 
 
 # --- the adapter ------------------------------------------------------------------------------------
