@@ -2,8 +2,9 @@
 
 Contexts longer than the model's window are split into overlapping windows (a quarter of
 the window overlaps), as transformers' run_qa.py does; the best span over all windows wins.
-Scores are SQuAD's exact match and token F1, as fractions from 0 to 1 like every zoo score (SQuAD's script prints them times 100). Predicting with an
-export tokenises with the `tokenizers` library alone: no transformers, no torch.
+Scores are SQuAD's exact match and token F1, as fractions from 0 to 1 like every zoo score
+(SQuAD's script prints them times 100). Predicting with an export tokenises with the
+`tokenizers` library alone: no transformers, no torch.
 """
 
 from __future__ import annotations
