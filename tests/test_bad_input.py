@@ -111,6 +111,7 @@ CASES = [
     ("self-training-no-raw", "finetune tiny-bert --data {f}/good.csv --method self-training", {}, 2, ["--method self-training needs data without labels", "--unlabeled FILE"]),
     ("raw-without-self-training", "finetune tiny-bert --data {f}/good.csv --unlabeled {f}/good.csv", {}, 2, ["--unlabeled is read by --method self-training", "--method self-training"]),
     ("self-training-base", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --base-method self-training", {}, 2, ["--base-method self-training trains in rounds itself", "--base-method full"]),
+    ("self-training-raw-missing", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/nowhere.csv", {}, 2, ["nowhere.csv does not exist"]),
     ("self-training-not-classifier", "finetune tiny-gpt2 --task text-generation --data {f}/corpus.txt --method self-training --unlabeled {f}/corpus.txt", {}, 2, ["pseudo-labels classifiers; text-generation is not one"]),
     ("ner-tags-mismatch", "finetune tiny-bert --task token-classification --data {f}/ner-mismatch.jsonl", {}, 2, ["ner-mismatch.jsonl row 2 has 2 tokens and 1 ner_tags", "exactly one tag"]),
     ("qa-answer-start", "finetune tiny-bert --task question-answering --data {f}/qa-bad-start.jsonl", {}, 2, ["qa-bad-start.jsonl", "answer_start 3", "answer_start to 13"]),

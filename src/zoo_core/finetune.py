@@ -67,6 +67,7 @@ class Prepared:
     epochs: int
     patience: int
     sources: dict[str, str] = field(default_factory=dict)  # recipe field -> the Hub file it was downloaded from
+    unlabeled: Any = None  # self-training's data without labels, read up front so bad input fails before any run
 
 
 @dataclass
@@ -144,14 +145,27 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
     labels = check_labels(train, val, recipe.data) if adapter.labelled else label_set(adapter, train, val)
+    unlabeled = read_unlabeled(adapter, recipe, columns, task, report) if method.fit else None
     defaults = {**trains.defaults, **card_defaults(base, catalog).get(trains.name, {})}
     lr = recipe.lr or float(defaults.get("lr", 5e-5))
     head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
     epochs = recipe.epochs or default_epochs(len(train), recipe.batch_size)
     patience = recipe.patience or default_patience(epochs)
     return Prepared(
-        recipe, base, domain_name, task, method, trains, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience, sources
+        recipe, base, domain_name, task, method, trains, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience, sources, unlabeled
     )
+
+
+def read_unlabeled(adapter: TaskAdapter, recipe: Recipe, columns: Columns, task: str, report: Callable[[str], None]) -> Any:
+    """The --unlabeled data through the adapter's `read_unlabeled` (its label column, if any, ignored)."""
+    if not hasattr(adapter, "read_unlabeled"):
+        raise RecipeError(f"the {task} task cannot read data without labels", "use --method full, freeze or lora for this task")
+
+    class Unlabeled:  # the engine's reader reports the rows an adapter leaves out
+        def read(self, path: Path, columns: Columns) -> Any:
+            return adapter.read_unlabeled(path, columns)
+
+    return read_data(Unlabeled(), recipe.unlabeled, Columns(columns.text, columns.text_pair), report)
 
 
 def default_epochs(rows: int, batch_size: int) -> int:

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core import tracking
-from zoo_core.errors import PluginError, RecipeError
-from zoo_core.finetune import Outcome, default_epochs, default_patience, Prepared, read_data, registered_name, run_dir, run_params, run_tags, train_run, version_tags
+from zoo_core.errors import PluginError
+from zoo_core.finetune import Outcome, Prepared, default_epochs, default_patience, registered_name, run_dir, run_params, run_tags, train_run, version_tags
 from zoo_core.refs import MODEL_INFO
-from zoo_core.types import Columns
 
 
 @dataclass
@@ -48,11 +47,7 @@ class Session:
         self.say(line)
 
     def unlabeled(self) -> Any:
-        recipe, adapter = self.prepared.recipe, self.prepared.adapter
-        if not hasattr(adapter, "read_unlabeled"):
-            raise RecipeError(f"the {self.prepared.task} task cannot read data without labels", f"{recipe.method} needs a task whose adapter reads unlabelled data")
-        columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col)
-        return read_data(_Unlabeled(adapter), recipe.unlabeled, columns, self.say)
+        return self.prepared.unlabeled
 
     def train(self, data: Any, round: int, stats: dict[str, float]) -> Outcome:
         import mlflow
@@ -96,16 +91,6 @@ class Session:
         logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits, dtype=np.float64)
         exp = np.exp(logits - logits.max(-1, keepdims=True))
         return exp / exp.sum(-1, keepdims=True)
-
-
-class _Unlabeled:
-    """An adapter seen through its `read_unlabeled`, so the engine's reader reports dropped rows."""
-
-    def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter
-
-    def read(self, path: Path, columns: Columns) -> Any:
-        return self.adapter.read_unlabeled(path, columns)
 
 
 def train_rounds(prepared: Prepared, report: Callable[[str], None]) -> Outcome:
