@@ -8,6 +8,7 @@ import typer
 from zoo_core.cli import store, tables
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
+from zoo_core.cli.options import AsJson
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -35,7 +36,7 @@ def register(app: typer.Typer, context: Context) -> None:
         task: Annotated[Optional[str], typer.Option(help="Only models for this task, e.g. text-classification.")] = None,
         search: Annotated[Optional[str], typer.Option(help="Only models whose name, architecture or summary contains TEXT.")] = None,
         local: Annotated[bool, typer.Option("--local", help="List the models pulled into the store instead.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """List the models in the catalog (or, with --local, in the store)."""
         from rich.console import Console
@@ -64,7 +65,7 @@ def register(app: typer.Typer, context: Context) -> None:
     @app.command()
     def info(
         name: Annotated[str, typer.Argument(help="A model name from `zoo list`.")],
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """Show a model's card: tasks, sources, licence, paper, preprocessing."""
         from rich.console import Console

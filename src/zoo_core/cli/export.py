@@ -10,6 +10,7 @@ import typer
 
 from zoo_core import settings
 from zoo_core.cli.context import Context
+from zoo_core.cli.options import AllowPickle, AsJson, TrustRemoteCode
 
 
 def _report(line: str) -> None:
@@ -30,10 +31,10 @@ def register(app: typer.Typer, context: Context) -> None:
         fp16: Annotated[bool, typer.Option(help="Also write a fused fp16 graph for GPUs (fp32 inputs and outputs).")] = False,
         data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare accuracy of PyTorch and every variant.")] = None,
         accept_drop: Annotated[Optional[float], typer.Option(help="Accuracy points an int8/fp16 variant may lose [1.0].")] = None,
-        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
-        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
+        allow_pickle: AllowPickle = False,
+        trust_remote_code: TrustRemoteCode = False,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         if trust_remote_code:
             settings.allow_remote_code()
@@ -90,8 +91,8 @@ def register(app: typer.Typer, context: Context) -> None:
         top_p: Annotated[float, typer.Option(help="Generators, sampling: keep the most likely tokens up to this probability mass.")] = 1.0,
         seed: Annotated[Optional[int], typer.Option(help="Generators, sampling: random seed, for repeatable samples.")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (models predicted from a REF).")] = False,
-        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        trust_remote_code: TrustRemoteCode = False,
+        as_json: AsJson = False,
     ) -> None:
         """Run an export on its format's runtime (the best provider present) and print each input's label and score, or stream generated text."""
         if trust_remote_code:
@@ -149,8 +150,8 @@ def register(app: typer.Typer, context: Context) -> None:
         threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch and the runtime (default: all).")] = None,
         cuda_graph: Annotated[bool, typer.Option(help="On CUDA, also time each variant replayed as a CUDA graph (fixed shapes).")] = False,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (PyTorch's side loads the export's source).")] = False,
-        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        trust_remote_code: TrustRemoteCode = False,
+        as_json: AsJson = False,
     ) -> None:
         """PyTorch against every variant of an export, side by side: latency (median, min-max), throughput, ratio."""
         if trust_remote_code:

@@ -11,6 +11,7 @@ import typer
 from zoo_core import settings
 from zoo_core.cli.context import Context
 from zoo_core.errors import RecipeError
+from zoo_core.cli.options import AllowPickle, AsJson, TrustRemoteCode
 
 
 def _report(line: str) -> None:
@@ -58,10 +59,10 @@ def register(app: typer.Typer, context: Context) -> None:
         base_method: Annotated[Optional[str], typer.Option(help="self-training: the method each round trains with: full, freeze or lora [full].")] = None,
         baseline: Annotated[Optional[str], typer.Option(help="'scratch': also train the same architecture from random weights.")] = None,
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<method>).")] = None,
-        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
-        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
+        allow_pickle: AllowPickle = False,
+        trust_remote_code: TrustRemoteCode = False,
         resume: Annotated[Optional[str], typer.Option(help="Continue run RUN_ID from its last checkpoint.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """Fine-tune a pretrained model on your data; tracked in MLflow and registered as a model version."""
         if trust_remote_code:
@@ -127,9 +128,9 @@ def register(app: typer.Typer, context: Context) -> None:
         text_col: Annotated[Optional[str], typer.Option(help="Column holding the text, for CSV, JSONL or parquet (default: detected).")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed [42].")] = None,
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<objective>).")] = None,
-        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
-        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        allow_pickle: AllowPickle = False,
+        trust_remote_code: TrustRemoteCode = False,
+        as_json: AsJson = False,
     ) -> None:
         """Continue pretraining on unlabelled domain text (masked, causal or span objective); held-out perplexity before and after. The result is a REF zoo finetune takes."""
         if trust_remote_code:
@@ -181,9 +182,9 @@ def register(app: typer.Typer, context: Context) -> None:
         shots: Annotated[int, typer.Option(help="With --prompt: solved examples from --train put before each one.")] = 0,
         train: Annotated[Optional[Path], typer.Option(help="With --shots: labelled data the solved examples come from.")] = None,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
-        allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights.")] = False,
-        trust_remote_code: Annotated[bool, typer.Option(help="Let a checkpoint run its own Python code (auto_map in config.json); only for sources you trust.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        allow_pickle: AllowPickle = False,
+        trust_remote_code: TrustRemoteCode = False,
+        as_json: AsJson = False,
     ) -> None:
         """Accuracy and macro-F1 of a classifier (or of a prompted language model, with --prompt), perplexity or ROUGE-L/BLEU of a language model, or retrieval recall of an image-text model, on held-out data."""
         if trust_remote_code:

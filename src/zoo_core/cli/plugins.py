@@ -2,18 +2,18 @@
 
 import json
 from dataclasses import asdict
-from typing import Annotated
 
 import typer
 
 from zoo_core.cli.context import Context
 from zoo_core.cli.tables import fitted_table
+from zoo_core.cli.options import AsJson
 
 
 def register(app: typer.Typer, context: Context) -> None:
     @app.command("plugins")
     def list_plugins(
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """List installed plugins, their hooks, what they provide and any load error."""
         from rich.console import Console

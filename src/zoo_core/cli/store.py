@@ -8,6 +8,7 @@ import typer
 
 from zoo_core.cli import tables
 from zoo_core.cli.context import Context
+from zoo_core.cli.options import AsJson
 
 
 def human_size(size: float) -> str:
@@ -69,7 +70,7 @@ def register(app: typer.Typer, context: Context) -> None:
     @app.command()
     def cache(
         prune: Annotated[bool, typer.Option(help="Delete what interrupted pulls and exports left behind.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """Show how much disk the store uses, per model and in total."""
         from rich.console import Console

@@ -13,6 +13,7 @@ import typer
 
 from zoo_core.cli.context import Context
 from zoo_core.cli.tables import fitted_table
+from zoo_core.cli.options import AsJson
 
 
 def _time(millis: int | None) -> str:
@@ -23,7 +24,7 @@ def register(app: typer.Typer, context: Context) -> None:
     @app.command()
     def runs(
         limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """Fine-tuning runs in the MLflow store, newest first."""
         from rich.console import Console
@@ -93,7 +94,7 @@ def register(app: typer.Typer, context: Context) -> None:
     @models.callback()
     def list_models(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+        as_json: AsJson = False,
     ) -> None:
         """List registered model versions with their aliases and lineage."""
         from rich.console import Console
