@@ -125,3 +125,13 @@ def test_a_tagged_set_on_the_hub_trains_and_then_reads_from_the_cache(ner: dict[
         assert_one_line_error(missing, "the dataset zoo-tests/generated-ner@main on", "has no file dev.jsonl")
     finally:
         server.close()
+
+
+def test_a_text_longer_than_the_window_is_tagged_to_its_end(ner: dict[str, Path], tuned: dict) -> None:
+    long = " ".join(["Angela Merkel visited Paris and"] * 12 + ["Ada Lovelace works for Globex in Buenos Aires ."])
+    from_model = json.loads(zoo("predict", "models:/ner-bert/1", long, "--json").stdout)[0]["entities"]
+    export = ner["folder"] / "ner-long-onnx"
+    zoo("export", "models:/ner-bert/1", "--out", str(export))
+    from_export = json.loads(zoo("predict", str(export), long, "--json").stdout)[0]["entities"]
+    assert [(e["entity_group"], e["start"], e["end"]) for e in from_model] == [(e["entity_group"], e["start"], e["end"]) for e in from_export]
+    assert from_model[-1]["word"] == "Buenos Aires" and from_model[-1]["end"] == len(long) - 2, from_model[-3:]  # 100+ tokens, windows of 32

@@ -21,7 +21,7 @@ def self_train(session: TrainingSession) -> Any:
 
     settings = session.settings
     pool = session.unlabeled()
-    session.report(f"self-training: {len(session.train_data)} labelled and {len(pool)} unlabelled examples, up to {settings['rounds']} rounds")
+    session.report(f"self-training: {len(session.train_data)} labelled and {len(pool)} unlabelled examples, up to {settings['rounds']} round{'s' * (settings['rounds'] != 1)}")
     best = current = session.train(session.train_data, 0, {})
     best_round, previous = 0, None
     for round in range(1, settings["rounds"] + 1):

@@ -19,6 +19,7 @@ from zoo_core import Columns, DataError, ExportSpec, Runtime, trust_remote_code
 from zoo_nlp import generation
 from zoo_nlp.corpus import pack, read_corpus
 from zoo_nlp.generation import Decoding, GenerationSettings
+from zoo_nlp.tokenizer import load_tokenizer
 
 TEXT_SETTINGS = "zoo-text.json"
 MASK_SPELLINGS = ("[MASK]", "<mask>")
@@ -133,7 +134,7 @@ class LanguageModel:
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         transformers = _transformers()
         remote = {"trust_remote_code": trust_remote_code()}
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, **remote)
+        tokenizer = load_tokenizer(model_dir)
         config = transformers.AutoConfig.from_pretrained(model_dir, **remote)
         self._check(config, model_dir)
         self.context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)

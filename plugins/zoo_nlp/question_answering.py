@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from zoo_core import Columns, DataError, ExportSpec, RecipeError, Runtime, shown_path, trust_remote_code, warn_dropped
+from zoo_nlp.tokenizer import load_tokenizer
 
 N_BEST = 20  # start and end candidates per window, as in run_qa.py
 MAX_ANSWER_TOKENS = 30
@@ -288,7 +289,7 @@ class QuestionAnswering:
     def _load(self, model_dir: Path, scratch: bool) -> tuple[Any, Any, bool]:
         transformers = _transformers()
         remote = {"trust_remote_code": trust_remote_code()}
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, **remote)
+        tokenizer = load_tokenizer(model_dir)
         if not tokenizer.is_fast:
             raise RecipeError(f"{model_dir.name} has no fast tokenizer (tokenizer.json)", "question answering needs the character offsets only fast tokenizers give")
         config = transformers.AutoConfig.from_pretrained(model_dir, **remote)

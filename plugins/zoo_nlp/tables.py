@@ -26,6 +26,8 @@ def load_table(path: Path, needs: str) -> Any:
     try:
         return datasets.load_dataset(builder, data_files=str(path), split="train", **options)
     except Exception as exc:  # datasets wraps parser errors in several types and hides the cause
+        if "corresponds to no data" in str(exc):  # a header and nothing under it
+            raise DataError(f"{path.name} has no rows", f"it needs {needs}") from None
         raise DataError(f"{path.name} could not be read: {read_problem(path, exc)}", "fix that line, or save the file as UTF-8 CSV or JSON Lines") from None
 
 

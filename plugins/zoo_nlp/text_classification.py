@@ -11,6 +11,7 @@ from typing import Any
 
 from zoo_core import Columns, DataError, ExportSpec, pick_column, trust_remote_code, warn_dropped
 from zoo_nlp.tables import filled, load_table
+from zoo_nlp.tokenizer import load_tokenizer
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "premise", "question", "snippet")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
@@ -71,9 +72,12 @@ class TextClassification:
 
         dataset = load_table(path, "a header and one text per row")
         present = list(dataset.column_names)
-        text = _pick("text", columns.text, TEXT_COLUMNS, present, path)
-        pair = _pick("text pair", columns.text_pair, PAIR_COLUMNS, present, path, required=False)
-        label = _pick("label", columns.label, LABEL_COLUMNS, present, path, required=False)
+        # --text-col names --data's column; raw data may call it something usual instead
+        label = _pick("label", columns.label if columns.label in present else None, LABEL_COLUMNS, present, path, required=False)
+        others = [name for name in present if name != label]
+        only = others[0] if len(others) == 1 else None  # a file of texts alone, whatever its header says
+        text = _pick("text", columns.text if columns.text in present else only, TEXT_COLUMNS, present, path)
+        pair = _pick("text pair", columns.text_pair if columns.text_pair in present else None, PAIR_COLUMNS, present, path, required=False)
         if label:
             warnings.warn(DataWarning(f"{path.name}: its '{label}' column is ignored: self-training labels this data itself"), stacklevel=2)
         keep = [name for name in (text, pair) if name]
@@ -87,7 +91,7 @@ class TextClassification:
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         transformers = _transformers()
         label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        tokenizer = load_tokenizer(model_dir)
         config = transformers.AutoConfig.from_pretrained(model_dir, **label_ids, trust_remote_code=trust_remote_code())
         classifier = _classifier(model_dir, config)
         if scratch:
@@ -103,7 +107,7 @@ class TextClassification:
         transformers = _transformers()
         config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
         model = _classifier(model_dir, config).from_pretrained(model_dir, config=config, trust_remote_code=trust_remote_code())
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        tokenizer = load_tokenizer(model_dir)
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         return model, tokenizer, labels
 

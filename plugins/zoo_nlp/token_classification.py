@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core import Columns, DataError, ExportSpec, RecipeError, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
+from zoo_nlp.tokenizer import load_tokenizer
 
 TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("ner_tags", "tags", "labels", "label")
@@ -99,8 +100,11 @@ def named_tags(path: Path, column: str, rows: list[list[Any]]) -> list[list[str]
 
 
 def read_table(path: Path, columns: Columns) -> tuple[list[list[str]], list[list[str]]]:
-    """Token and tag lists from JSONL, CSV or parquet columns."""
+    """Token and tag lists from JSONL or parquet columns (a CSV cell cannot hold a list)."""
     from zoo_nlp.tables import load_table
+
+    if path.suffix.lower() in (".csv", ".tsv"):
+        raise DataError(f"{path.name}: token classification reads JSON Lines, parquet or CoNLL files, not CSV", 'write one {"tokens": [...], "ner_tags": [...]} object per line in a .jsonl file')
 
     table = load_table(path, "a tokens list and an ner_tags list per row")
     present = list(table.column_names)
@@ -125,8 +129,8 @@ def split_tag(tag: str) -> tuple[str, str]:
     return "I", tag
 
 
-def word_tags(logits: Any, word_ids: list[int | None], offsets: list[tuple[int, int]], labels: list[str]) -> list[dict[str, Any]]:
-    """One tagged word per pre-tokenized word: its first sub-token's tag and probability, the span of all its sub-tokens."""
+def word_tags(logits: Any, word_ids: list[int | None], offsets: list[tuple[int, int]], labels: list[str]) -> dict[int, dict[str, Any]]:
+    """One tagged word per pre-tokenized word in a window: its first sub-token's tag and probability, the span of its sub-tokens."""
     import numpy as np
 
     shifted = np.exp(logits - logits.max(-1, keepdims=True))
@@ -140,7 +144,7 @@ def word_tags(logits: Any, word_ids: list[int | None], offsets: list[tuple[int, 
             best = int(probabilities[position].argmax())
             words[word] = {"tag": labels[best], "score": float(probabilities[position, best]), "start": start, "end": end}
         words[word]["end"] = max(words[word]["end"], end)
-    return [words[word] for word in sorted(words)]
+    return words
 
 
 def group_entities(words: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
@@ -163,33 +167,38 @@ def group_entities(words: list[dict[str, Any]], text: str) -> list[dict[str, Any
     return entities
 
 
-def entities(logits: Any, encodings: list[Any], texts: list[str], labels: list[str]) -> list[dict[str, Any]]:
-    """Per input, its entities from a batch of logits (batch, tokens, labels) and the `tokenizers` encodings they came from."""
+def entities(logits: Any, windows: list[tuple[int, Any]], texts: list[str], labels: list[str]) -> list[dict[str, Any]]:
+    """Per input, its entities from the logits of its windows (a long text is read in overlapping windows):
+    each word keeps the tag of the first window that holds all of it."""
     import numpy as np
 
     logits = np.asarray(logits, dtype=np.float64)
-    return [
-        {"input": text, "entities": group_entities(word_tags(row, encoding.word_ids, encoding.offsets, labels), text)}
-        for text, encoding, row in zip(texts, encodings, logits)
-    ]
+    words: list[dict[int, dict[str, Any]]] = [{} for _ in texts]
+    for (index, encoding), row in zip(windows, logits):
+        for word, tagged in word_tags(row, encoding.word_ids, encoding.offsets, labels).items():
+            if word not in words[index] or tagged["end"] > words[index][word]["end"]:  # the first window cut it short
+                words[index][word] = tagged
+    return [{"input": text, "entities": group_entities([tagged[word] for word in sorted(tagged)], text)} for text, tagged in zip(texts, words)]
 
 
-def encode_texts(tokenizer: Any, texts: list[Any], max_length: int, pad_id: int) -> tuple[dict[str, Any], list[Any]]:
-    """Raw texts through a `tokenizers.Tokenizer`: numpy model inputs, and encodings with word ids and character offsets."""
+def encode_texts(tokenizer: Any, texts: list[Any], max_length: int, pad_id: int) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
+    """Raw texts through a `tokenizers.Tokenizer`, a long one in windows of `max_length` tokens overlapping by a
+    quarter: numpy model inputs, one row per window, and (text index, encoding) with word ids and offsets."""
     import numpy as np
 
     for text in texts:
         if not isinstance(text, str):
             raise DataError(f"a token-classification model tags texts, not {text!r}", "give one text per argument, or a .txt file with one text per line with --file")
-    tokenizer.enable_truncation(max_length)
-    tokenizer.enable_padding(pad_id=pad_id)
-    encoded = tokenizer.encode_batch(texts)
-    arrays = {
-        "input_ids": np.array([item.ids for item in encoded], dtype=np.int64),
-        "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64),
-        "token_type_ids": np.array([item.type_ids for item in encoded], dtype=np.int64),
-    }
-    return arrays, encoded
+    tokenizer.enable_truncation(max_length, stride=max_length // 4)
+    tokenizer.no_padding()
+    windows = [(index, window) for index, encoded in enumerate(tokenizer.encode_batch(texts)) for window in (encoded, *encoded.overflowing)]
+    width = max(len(window.ids) for _, window in windows)
+    arrays = {name: np.full((len(windows), width), pad_id if name == "input_ids" else 0, dtype=np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+    for row, (_, window) in enumerate(windows):
+        arrays["input_ids"][row, : len(window.ids)] = window.ids
+        arrays["attention_mask"][row, : len(window.ids)] = window.attention_mask
+        arrays["token_type_ids"][row, : len(window.ids)] = window.type_ids
+    return arrays, windows
 
 
 def export_pad_id(export_dir: Path, tokenizer: Any) -> int:
@@ -217,6 +226,7 @@ class TokenClassification:
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets
 
+        datasets.disable_progress_bars()  # a CoNLL file never goes through load_table, which does this
         tokens, tags = read_conll(path) if path.suffix.lower() in CONLL_SUFFIXES else read_table(path, columns)
         kept = [index for index, words in enumerate(tokens) if words]
         warn_dropped(path, len(tokens) - len(kept), len(tokens), "no tokens")
@@ -225,8 +235,13 @@ class TokenClassification:
         return datasets.Dataset.from_dict({"tokens": [tokens[index] for index in kept], "ner_tags": [tags[index] for index in kept]})
 
     def labels_of(self, train: Any, val: Any) -> list[str]:
-        """Every tag seen in training or validation, sorted, so the head covers all of them."""
-        return sorted({tag for data in (train, val) for row in data["ner_tags"] for tag in row})
+        """Every tag seen in training, sorted; a validation tag training never shows would be a head class
+        nothing trains, so it is refused, as `zoo eval` refuses it."""
+        tags = sorted({tag for row in train["ner_tags"] for tag in row})
+        unseen = sorted({tag for row in val["ner_tags"] for tag in row} - set(tags))
+        if unseen:
+            raise DataError(f"validation tags never seen in training: {', '.join(unseen[:5])}", "add training sentences with them, or drop them from the validation data")
+        return tags
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
         transformers = _transformers()
@@ -248,11 +263,10 @@ class TokenClassification:
     @staticmethod
     def _tokenizer(model_dir: Path) -> Any:
         """A fast tokenizer: only those map sub-tokens back to words (`word_ids`) and characters (offsets)."""
-        auto = _transformers().AutoTokenizer
-        tokenizer = auto.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
+        tokenizer = load_tokenizer(model_dir)
         if tokenizer.is_fast and "ByteLevel" in str(tokenizer.backend_tokenizer.pre_tokenizer) and getattr(tokenizer, "add_prefix_space", None) is False:
             # RoBERTa and GPT-2 learnt words with their leading space ("Ġwas"); words given one by one need it added
-            tokenizer = auto.from_pretrained(model_dir, add_prefix_space=True, trust_remote_code=trust_remote_code())
+            tokenizer = load_tokenizer(model_dir, add_prefix_space=True)
         if not tokenizer.is_fast:
             raise RecipeError(f"{model_dir.name} has no fast tokenizer (tokenizer.json), which token classification needs to map sub-words to words", "use a model that ships tokenizer.json")
         if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
@@ -317,7 +331,7 @@ class TokenClassification:
         results = []
         for start in range(0, len(inputs), BATCH):
             chunk = inputs[start : start + BATCH]
-            arrays, encodings = encode_texts(processor.backend_tokenizer, chunk, max_positions(model.config), processor.pad_token_id or 0)
+            arrays, encodings = encode_texts(processor.backend_tokenizer, chunk, max_length(model_dir, model.config), processor.pad_token_id or 0)
             feed = {name: torch.from_numpy(value) for name, value in arrays.items() if name in processor.model_input_names}
             with torch.no_grad():
                 logits = model(**feed).logits.float().numpy()
@@ -348,7 +362,7 @@ class TokenClassification:
         return results
 
     @staticmethod
-    def _export_encode(export_dir: Path, inputs: list[str], max_length: int) -> tuple[dict[str, Any], list[Any]]:
+    def _export_encode(export_dir: Path, inputs: list[str], max_length: int) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
@@ -365,6 +379,10 @@ def aligned(word_ids: list[int | None], tags: list[int]) -> list[int]:
     return labels
 
 
-def max_positions(config: Any) -> int:
-    """The longest input the model takes: its position embeddings (512 where the config does not say)."""
-    return int(getattr(config, "max_position_embeddings", 512) or 512)
+def max_length(model_dir: Path, config: Any) -> int:
+    """The window predictions read: the length the model was fine-tuned with, as its export does, never
+    past its position embeddings (512 where the config does not say)."""
+    positions = int(getattr(config, "max_position_embeddings", 512) or 512)
+    info = model_dir / "zoo-model.json"
+    trained = json.loads(info.read_text()).get("max_length") if info.is_file() else None
+    return min(int(trained or positions), positions)

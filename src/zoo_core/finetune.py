@@ -27,7 +27,7 @@ from zoo_core import settings, tracking
 from zoo_core.catalog import Catalog
 from zoo_core.data import DataWarning
 from zoo_core.disk import ensure_writable
-from zoo_core.errors import DataError, RecipeError
+from zoo_core.errors import DataError, RecipeError, RefError, shown_path
 from zoo_core.heads import head_modules, in_head
 from zoo_core.hub_data import is_hub, local_data, shown
 from zoo_core.names import check_name
@@ -112,6 +112,13 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         raise RecipeError(f"--base-method {recipe.base_method} trains in rounds itself", "use --base-method full, freeze or lora")
     if method.fit and recipe.baseline:
         raise RecipeError(f"--baseline {recipe.baseline} compares one run with another; --method {recipe.method} trains several", "drop --baseline, or compare with a --method full run")
+    defaults = Recipe()
+    given = sorted(name for name in ("rounds", "confidence", "max_per_class", "base_method") if getattr(recipe, name) != getattr(defaults, name))
+    if given and not method.fit:
+        flag = "--" + given[0].replace("_", "-")
+        raise RecipeError(f"{flag} is read by --method self-training, not by --method {recipe.method}", f"add --method self-training, or drop {flag}")
+    if method.fit and recipe.base_method not in plugins.methods():
+        raise RecipeError(f"--base-method {recipe.base_method} is not a method", f"use --base-method {' or '.join(name for name, other in plugins.methods().items() if not other.fit)}")
     if method.fit and recipe.unlabeled is None:
         raise RecipeError(f"--method {recipe.method} needs data without labels", "pass --unlabeled FILE (the format of --data; a label column there is ignored)")
     if recipe.unlabeled is not None and not method.fit:
@@ -145,7 +152,7 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
         split = data.train_test_split(test_size=recipe.val_split, seed=recipe.seed)
         train, val = split["train"], split["test"]
     labels = check_labels(train, val, recipe.data) if adapter.labelled else label_set(adapter, train, val)
-    unlabeled = read_unlabeled(adapter, recipe, columns, task, report) if method.fit else None
+    unlabeled = read_unlabeled(adapter, recipe, columns, task, train, val, report) if method.fit else None
     defaults = {**trains.defaults, **card_defaults(base, catalog).get(trains.name, {})}
     lr = recipe.lr or float(defaults.get("lr", 5e-5))
     head_lr = recipe.head_lr or float(defaults.get("head_lr", lr))
@@ -156,16 +163,28 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     )
 
 
-def read_unlabeled(adapter: TaskAdapter, recipe: Recipe, columns: Columns, task: str, report: Callable[[str], None]) -> Any:
-    """The --unlabeled data through the adapter's `read_unlabeled` (its label column, if any, ignored)."""
+def read_unlabeled(adapter: TaskAdapter, recipe: Recipe, columns: Columns, task: str, train: Any, val: Any, report: Callable[[str], None]) -> Any:
+    """The --unlabeled data through the adapter's `read_unlabeled` (its label column, if any, ignored),
+    less the rows the labelled data already holds."""
     if not hasattr(adapter, "read_unlabeled"):
         raise RecipeError(f"the {task} task cannot read data without labels", "use --method full, freeze or lora for this task")
+    if not recipe.unlabeled.exists():
+        raise DataError(f"--unlabeled {shown_path(recipe.unlabeled)} does not exist", "give a file (or, for images, a folder) of examples without labels")
 
     class Unlabeled:  # the engine's reader reports the rows an adapter leaves out
         def read(self, path: Path, columns: Columns) -> Any:
             return adapter.read_unlabeled(path, columns)
 
-    return read_data(Unlabeled(), recipe.unlabeled, Columns(columns.text, columns.text_pair), report)
+    pool = read_data(Unlabeled(), recipe.unlabeled, Columns(columns.text, columns.text_pair), report)
+    inputs = pool.column_names
+    labelled = {tuple(row[name] for name in inputs) for data in (train, val) for row in data.select_columns(inputs)}
+    fresh = [index for index, row in enumerate(pool) if tuple(row[name] for name in inputs) not in labelled]
+    if len(fresh) < len(pool):  # pseudo-labelling validation rows would score the model on its own labels
+        report(f"{recipe.unlabeled.name}: left out {len(pool) - len(fresh)} of {len(pool)} rows that are in --data or --val")
+        pool = pool.select(fresh)
+    if len(pool) == 0:
+        raise DataError(f"{recipe.unlabeled.name} has no rows that are not in --data or --val", "give data without labels that the labelled files do not hold")
+    return pool
 
 
 def default_epochs(rows: int, batch_size: int) -> int:
@@ -591,6 +610,10 @@ def evaluate(
     report: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Accuracy and macro-F1 of a classifier, or the adapter's own metrics (retrieval recall), on held-out data."""
+    from zoo_core.export import EXPORT_INFO
+
+    if (Path(ref) / EXPORT_INFO).is_file():
+        raise RefError(f"{ref} is an export; zoo eval scores models", "evaluate the model it came from (zoo eval REF --data FILE); zoo export REF --data FILE compares a classifier's variants")
     model = resolve(ref, catalog, plugins, allow_pickle)
     source, data = data, local_data(data)
     with refused_pickle(model.name):

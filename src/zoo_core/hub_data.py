@@ -25,10 +25,12 @@ def shown(path: Path | str) -> str:
 
 def local_data(path: Path | None) -> Path | None:
     """The local file behind a data path: itself, or the Hub file it names, downloaded (and cached)."""
+    if path is not None and str(path).startswith("hf:") and not is_hub(path):
+        raise DataError(f"{shown(path)} does not name a file in a Hub dataset", "write hf://datasets/OWNER/NAME/FILE (or .../NAME@REVISION/FILE)")
     if path is None or not is_hub(path):
         return path
     from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     match = HUB_DATA.match(str(path))
     assert match is not None
@@ -36,6 +38,8 @@ def local_data(path: Path | None) -> Path | None:
     endpoint = constants.ENDPOINT
     try:
         return Path(hf_hub_download(repo, file, repo_type="dataset", revision=revision, cache_dir=settings.zoo_home() / "cache" / "datasets"))
+    except LocalEntryNotFoundError:  # offline, or the Hub unreachable, and no cached copy
+        raise DataError(f"cannot reach {endpoint} for the dataset {repo}, and {file} is not in zoo's cache", "check the network (HF_ENDPOINT, HF_HUB_OFFLINE), or download the file and pass its path") from None
     except EntryNotFoundError:
         raise DataError(f"the dataset {repo}@{revision} on {endpoint} has no file {file}", "name a file the repository has: hf://datasets/OWNER/NAME/train.jsonl") from None
     except GatedRepoError:

@@ -63,7 +63,8 @@ class Session:
         for key, value in stats.items():  # on the round's own run too, which has ended
             client.log_metric(outcome.run_id, key, value)
         self.rounds.append(outcome)
-        self.history.append({"round": round, "run_id": outcome.run_id, "examples": len(data), **stats, **outcome.metrics})
+        counts = {key: int(value) if key == "pseudo_labels" else value for key, value in stats.items()}
+        self.history.append({"round": round, "run_id": outcome.run_id, "examples": len(data), **counts, **outcome.metrics, "kept": False})
         shown = ", ".join(f"{key.replace('_', '-')} {value:.3f}" for key, value in outcome.metrics.items() if key != "loss")
         self.say(f"round {round}: validation {shown}")
         return outcome
@@ -109,6 +110,7 @@ def train_rounds(prepared: Prepared, report: Callable[[str], None]) -> Outcome:
         if kept not in session.rounds:
             raise PluginError(f"method '{recipe.method}' returned {type(kept).__name__} from fit, not one of its rounds", "fix the plugin: fit returns what session.train returned")
         best = session.rounds.index(kept)
+        session.history[best]["kept"] = True
         mlflow.log_metrics({f"final_{key}": value for key, value in kept.metrics.items()} | {"best_round": best, "rounds_trained": len(session.rounds)})
         mlflow.set_tag("zoo.best_round", str(best))
         model_dir = _keep(kept, session.rounds, run_dir(run_id) / "model", run_id)

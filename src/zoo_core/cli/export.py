@@ -72,7 +72,8 @@ def register(app: typer.Typer, context: Context) -> None:
             rows.append(["pytorch", "", "", f"{done.metrics['pytorch']['accuracy']:.3f}"])
         console = Console()
         console.print(fitted_table(str(done.path), columns, rows, console.width, drop=("files",)))
-        print(f"zoo predict {done.path} \"...\"")
+        example = '--question "..." --context "..."' if done.task == "question-answering" else '"..."'
+        print(f"zoo predict {done.path} {example}")
 
     @app.command()
     def predict(
