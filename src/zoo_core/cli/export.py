@@ -77,7 +77,7 @@ def register(app: typer.Typer, context: Context) -> None:
 
     @app.command()
     def predict(
-        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or, for zero-shot, fill-mask and generative models, a REF).")],
+        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or a REF of a zero-shot, fill-mask, generative, token-classification or question-answering model).")],
         inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts, prompts (generators), texts with [MASK] (fill-mask), or image paths.")] = None,
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line), .jsonl ({\"text\": ...} or {\"question\": ..., \"context\": ...}) or .csv file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,

@@ -54,7 +54,7 @@ def register(app: typer.Typer, context: Context) -> None:
         unfreeze_last: Annotated[Optional[int], typer.Option(help="With --method freeze: also train the top N layers.")] = None,
         unlabeled: Annotated[Optional[Path], typer.Option(help="self-training: data without labels to pseudo-label (the format of --data; a label column is ignored).")] = None,
         rounds: Annotated[Optional[int], typer.Option(help="self-training: pseudo-labelling rounds after round 0 [3]; stops early when validation stops improving.")] = None,
-        confidence: Annotated[Optional[float], typer.Option(help="self-training: least probability a pseudo-label needs, between 0 and 1 [0.9].")] = None,
+        confidence: Annotated[Optional[float], typer.Option(help="self-training: least probability a pseudo-label needs, above 0 and below 1 [0.9].")] = None,
         max_per_class: Annotated[Optional[int], typer.Option(help="self-training: pseudo-labels per class and round at most (default: as many as the rarest class has).")] = None,
         base_method: Annotated[Optional[str], typer.Option(help="self-training: the method each round trains with: full, freeze or lora [full].")] = None,
         baseline: Annotated[Optional[str], typer.Option(help="'scratch': also train the same architecture from random weights.")] = None,
@@ -186,7 +186,7 @@ def register(app: typer.Typer, context: Context) -> None:
         trust_remote_code: TrustRemoteCode = False,
         as_json: AsJson = False,
     ) -> None:
-        """Accuracy and macro-F1 of a classifier (or of a prompted language model, with --prompt), perplexity or ROUGE-L/BLEU of a language model, or retrieval recall of an image-text model, on held-out data."""
+        """Accuracy and macro-F1 of a classifier (or of a prompted language model, with --prompt), entity precision, recall and F1 of a tagger, exact match and F1 of question answering, perplexity or ROUGE-L/BLEU of a language model, or retrieval recall of an image-text model, on held-out data."""
         if trust_remote_code:
             settings.allow_remote_code()
         from zoo_core.finetune import evaluate as run_eval
