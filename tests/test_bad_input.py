@@ -52,6 +52,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "ner-mismatch.jsonl").write_text('{"tokens": ["Ada", "Lovelace", "wrote"], "ner_tags": ["B-PER", "I-PER", "O"]}\n{"tokens": ["Ada", "wrote"], "ner_tags": ["B-PER"]}\n' * 3)
     qa = {"context": "Ada lives in Paris.", "question": "Where does Ada live?", "answers": {"text": ["Paris"], "answer_start": [13]}}
     (folder / "qa-bad-start.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [qa, qa, {**qa, "answers": {"text": ["Paris"], "answer_start": [3]}}, qa]))
+    shutil.copytree(folder / "tiny-bert-ckpt", folder / "no-tokenizer")
+    (folder / "no-tokenizer" / "tokenizer.json").unlink()
+    (folder / "header-only.csv").write_text("text,label\n")
     export = folder / "damaged-export"
     export.mkdir()
     (export / "zoo-export.json").write_text('{"format": "onnx", "variants": ')
@@ -115,6 +118,13 @@ CASES = [
     ("self-training-not-classifier", "finetune tiny-gpt2 --task text-generation --data {f}/corpus.txt --method self-training --unlabeled {f}/corpus.txt", {}, 2, ["pseudo-labels classifiers; text-generation is not one"]),
     ("ner-tags-mismatch", "finetune tiny-bert --task token-classification --data {f}/ner-mismatch.jsonl", {}, 2, ["ner-mismatch.jsonl row 2 has 2 tokens and 1 ner_tags", "exactly one tag"]),
     ("qa-answer-start", "finetune tiny-bert --task question-answering --data {f}/qa-bad-start.jsonl", {}, 2, ["qa-bad-start.jsonl", "answer_start 3", "answer_start to 13"]),
+    ("no-tokenizer", "finetune {f}/no-tokenizer --data {f}/good.csv", {}, 2, ["no-tokenizer has no tokenizer zoo can load", "tokenizer.json"]),
+    ("eval-an-export", "eval {f}/damaged-export --data {f}/good.csv", {}, 2, ["is an export; zoo eval scores models", "zoo eval REF --data FILE"]),
+    ("header-only", "finetune tiny-bert --data {f}/header-only.csv", {}, 2, ["header-only.csv has no rows"]),
+    ("hub-path-incomplete", "eval tiny-bert --data hf://datasets/someone", {}, 2, ["hf://datasets/someone does not name a file in a Hub dataset", "hf://datasets/OWNER/NAME/FILE"]),
+    ("rounds-without-self-training", "finetune tiny-bert --data {f}/good.csv --rounds 2", {}, 2, ["--rounds is read by --method self-training", "--method self-training"]),
+    ("unknown-base-method", "finetune tiny-bert --data {f}/good.csv --method self-training --unlabeled {f}/good.csv --base-method scratch", {}, 2, ["--base-method scratch is not a method", "--base-method full"]),
+    ("ner-from-csv", "finetune tiny-bert --task token-classification --data {f}/good.csv", {}, 2, ["reads JSON Lines, parquet or CoNLL files, not CSV"]),
     ("tracking-down", "runs", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, 2, ["http://127.0.0.1:9"]),
 ]
 

@@ -107,6 +107,8 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     if recipe.register_as is not None:
         check_name(recipe.register_as, "a registered model name", "--register sentiment-lora")
     method = plugins.lookup("method", recipe.method)
+    if method.fit and recipe.base_method not in plugins.methods():
+        raise RecipeError(f"--base-method {recipe.base_method} is not a method", f"use --base-method {' or '.join(name for name, other in plugins.methods().items() if not other.fit)}")
     trains = plugins.lookup("method", recipe.base_method) if method.fit else method
     if trains.fit:
         raise RecipeError(f"--base-method {recipe.base_method} trains in rounds itself", "use --base-method full, freeze or lora")
@@ -117,8 +119,6 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     if given and not method.fit:
         flag = "--" + given[0].replace("_", "-")
         raise RecipeError(f"{flag} is read by --method self-training, not by --method {recipe.method}", f"add --method self-training, or drop {flag}")
-    if method.fit and recipe.base_method not in plugins.methods():
-        raise RecipeError(f"--base-method {recipe.base_method} is not a method", f"use --base-method {' or '.join(name for name, other in plugins.methods().items() if not other.fit)}")
     if method.fit and recipe.unlabeled is None:
         raise RecipeError(f"--method {recipe.method} needs data without labels", "pass --unlabeled FILE (the format of --data; a label column there is ignored)")
     if recipe.unlabeled is not None and not method.fit:
