@@ -173,18 +173,26 @@ def optimize(graph: Path, spec: ExportSpec) -> Path:
 
 def quantize_int8(source: Path, target: Path) -> Path:
     """Dynamic int8 weights, per channel: per-tensor scales cost MiniLM-class models accuracy."""
+    import logging
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(source),
-        str(target),
-        per_channel=True,
-        reduce_range=False,
-        weight_type=QuantType.QInt8,
-        # fused graphs use com.microsoft operators that ONNX shape inference cannot type
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process for static quantization does not apply to dynamic int8
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=True,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+            # fused graphs use com.microsoft operators that ONNX shape inference cannot type
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
     return target
 
 

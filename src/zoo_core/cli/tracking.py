@@ -87,7 +87,8 @@ def register(app: typer.Typer, context: Context) -> None:
             Column("registered", overflow="fold", min_width=16),
         ]
         console = Console()
-        console.print(fitted_table(f"{len(rows)} runs in {tracking.tracking_uri()}", columns, shown, console.width, drop=("registered", "status")))
+        title = f"the {limit} newest runs (--limit for more)" if len(rows) == limit else f"{len(rows)} runs"
+        console.print(fitted_table(f"{title} in {tracking.tracking_uri()}", columns, shown, console.width, drop=("registered", "status")))
 
     models = typer.Typer(help="Registered models and their versions.", invoke_without_command=True, no_args_is_help=False)
 
