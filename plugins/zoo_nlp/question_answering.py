@@ -149,8 +149,11 @@ def _count(value: Any) -> int:
 def _inputs(inputs: list[Any]) -> list[dict[str, str]]:
     """Predict inputs: a question and a context each."""
     for item in inputs:
-        if not isinstance(item, dict) or not all(isinstance(item.get(name), str) and item[name].strip() for name in ("question", "context")):
-            raise DataError(f"question answering takes a question and a context, not {item!r}", 'pass --question "Who?" --context "the passage", or --file with question and context columns')
+        if not isinstance(item, dict):
+            raise DataError(f"question answering takes a question and a context, not the text {str(item)[:60]!r}", 'pass --question "Who?" --context "the passage", or --file with question and context columns')
+        empty = [name for name in ("question", "context") if not (isinstance(item.get(name), str) and item[name].strip())]
+        if empty:
+            raise DataError(f"an input has no {' and no '.join(empty)} (its keys: {', '.join(map(str, item)) or 'none'})", 'pass --question "Who?" --context "the passage", or --file with question and context columns')
     return [{"question": item["question"], "context": item["context"]} for item in inputs]
 
 
