@@ -46,6 +46,11 @@ def write_rows(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Pa
     return path
 
 
+def read_rows(path: Path) -> list[tuple[str, str]]:
+    with path.open() as handle:
+        return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
+
+
 def summary(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
@@ -73,8 +78,7 @@ def text(args: argparse.Namespace) -> None:
     env.pop("MLFLOW_TRACKING_URI", None)
     data = args.home / "data"
     subprocess.run([sys.executable, str(ROOT / "bench" / "sentiment_data.py"), str(data), "--train", "100000"], check=True)
-    with (data / "train.csv").open() as handle:
-        pool = [(row["text"], row["label"]) for row in csv.DictReader(handle)]
+    pool = read_rows(data / "train.csv")
     zoo("pull", "all-MiniLM-L6-v2", env=env)
     adapted = args.home / "adapted.json"
     if not adapted.is_file():
@@ -89,6 +93,9 @@ def text(args: argparse.Namespace) -> None:
         "`zoo adapt`, then labelled only": (adapted_ref, []),
         "`zoo adapt`, then self-training": (adapted_ref, rounds),
     }
+    if args.arms:
+        arms = {arm: arms[arm] for index, arm in enumerate(arms) if str(index) in args.arms.split(",")}
+    val = write_rows(data / f"val-{args.val_rows}.csv", ["text", "label"], read_rows(data / "val.csv")[: args.val_rows])
     scores: dict[str, list[dict]] = {arm: [] for arm in arms}
     for seed in range(args.seeds):
         order = random.Random(seed).sample(range(len(pool)), len(pool))
@@ -96,15 +103,15 @@ def text(args: argparse.Namespace) -> None:
         raw = write_rows(data / f"raw-{seed}.csv", ["text"], [(pool[i][0],) for i in order[count:]])
         for arm, (ref, extra) in arms.items():
             extra = [*extra, "--unlabeled", str(raw)] if extra else extra
-            extra = [*extra, "--val", str(data / "val.csv")] if args.val else extra
+            extra = [*extra, "--val", str(val)] if args.val else extra
             scores[arm].append(run_arm(ref, train, [*extra, "--register", f"st-bench-{seed}"], seed, data / "test.csv", env, args.home / "self-training-results.json"))
             row = scores[arm][-1]
             print(arm, seed, f"accuracy {row['accuracy']:.3f} macro-F1 {row['macro_f1']:.3f} best round {row['best_round']} pseudo {row['pseudo']} {row['minutes']:.1f} min", flush=True)
     lines = table(scores)
     how = (
-        f"Measured by `bench/self_training.py text --labels {args.labels} --seeds {args.seeds} --rounds {args.rounds} --confidence {args.confidence} --max-per-class {args.max_per_class}{' --val' if args.val else ''}` "
+        f"Measured by `bench/self_training.py text --labels {args.labels} --seeds {args.seeds} --rounds {args.rounds} --confidence {args.confidence} --max-per-class {args.max_per_class}{f' --val --val-rows {args.val_rows}' if args.val else ''}` "
         f"on {machine()}. all-MiniLM-L6-v2 on Rotten Tomatoes: {count} labelled training snippets ({args.labels:.0%}; a different sample per seed, "
-        f"{'validated on the 500 labelled validation snippets, which pick epochs and rounds for every arm alike' if args.val else '10% of them held out for validation as zoo does by default'}) and the other {len(pool) - count:,} training snippets as unlabelled text. "
+        f"{f'validated on {args.val_rows} of the labelled validation snippets, which pick epochs and rounds for every arm alike' if args.val else '10% of them held out for validation as zoo does by default'}) and the other {len(pool) - count:,} training snippets as unlabelled text. "
         f"Every arm uses zoo's defaults (full fine-tuning; each round retrains from the pretrained weights; self-training stops when "
         f"validation macro-F1 stops improving and keeps its best round) except self-training's --confidence {args.confidence} and --rounds {args.rounds}, and is scored with `zoo eval` on the 1,000 held-out test snippets "
         f"(mean ± standard deviation over seeds). The adapted model is `zoo adapt all-MiniLM-L6-v2` (MLM) on the same unlabelled snippets, from bench/adapt.py. "
@@ -181,7 +188,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-per-class", type=int, default=400)
     parser.add_argument("--confidence", type=float, default=None, help="self-training's --confidence (text: 0.7 unless given, as with 67 labels MiniLM's predictions rarely reach zoo's default 0.9; images: zoo's default unless given)")
-    parser.add_argument("--val", action="store_true", help="text: every arm validates on the 500 labelled validation snippets instead of 10%% of its few labels")
+    parser.add_argument("--val", action="store_true", help="text: every arm validates on --val-rows labelled validation snippets instead of 10%% of its few labels")
+    parser.add_argument("--val-rows", type=int, default=500, help="text, with --val: how many validation snippets")
+    parser.add_argument("--arms", default="", help="text: run only these arms (0-3, comma-separated); the table is written from every arm's cached results")
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args()
     if args.part == "text":

@@ -27,7 +27,7 @@ class Session:
 
     prepared: Prepared
     parent_run_id: str
-    say: Callable[[str], None]
+    report: Callable[[str], None]
     rounds: list[Outcome] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # what each round trained on and scored
 
@@ -43,9 +43,6 @@ class Session:
     def settings(self) -> dict[str, Any]:
         return self.prepared.recipe.model_dump()
 
-    def report(self, line: str) -> None:
-        self.say(line)
-
     def unlabeled(self) -> Any:
         return self.prepared.unlabeled
 
@@ -53,7 +50,7 @@ class Session:
         import mlflow
         from mlflow import MlflowClient
 
-        self.say(f"round {round}: training on {len(data)} examples")
+        self.report(f"round {round}: training on {len(data)} examples")
         recipe = self.prepared.recipe
         epochs = recipe.epochs or default_epochs(len(data), recipe.batch_size)  # a round with more data needs fewer epochs
         sized = replace(self.prepared, epochs=epochs, patience=recipe.patience or default_patience(epochs))
@@ -66,7 +63,7 @@ class Session:
         counts = {key: int(value) if key == "pseudo_labels" else value for key, value in stats.items()}
         self.history.append({"round": round, "run_id": outcome.run_id, "examples": len(data), **counts, **outcome.metrics, "kept": False})
         shown = ", ".join(f"{key.replace('_', '-')} {value:.3f}" for key, value in outcome.metrics.items() if key != "loss")
-        self.say(f"round {round}: validation {shown}")
+        self.report(f"round {round}: validation {shown}")
         return outcome
 
     def probabilities(self, outcome: Outcome, data: Any) -> Any:
