@@ -83,7 +83,7 @@ def test_a_hook_yielding_the_wrong_type_disables_that_plugin_alone(tmp_path: Pat
     result = zoo("plugins", "--json", env=env)
     infos = {info["name"]: info for info in json.loads(result.stdout)}
     assert infos["wrongtype"]["error"] == "zoo_methods yielded str 'layernorm' instead of a zoo_core.Method"
-    assert sorted(infos["methods"]["provides"]["methods"]) == ["freeze", "full", "lora"] and infos["methods"]["error"] is None
+    assert sorted(infos["methods"]["provides"]["methods"]) == ["freeze", "full", "lora", "self-training"] and infos["methods"]["error"] is None
     assert "zoo_methods yielded str" in zoo("plugins", env=env).stdout
     assert "bert-base-uncased" in zoo("list", env=env).stdout
     missing, folder = tmp_path / "missing.csv", str(tiny_bert(tmp_path / "ckpt"))
