@@ -125,7 +125,10 @@ def test_recipe_file_with_flags_overriding_it(data: dict[str, Path], tmp_path: P
 
 def test_ctrl_c_ends_the_run_failed(data: dict[str, Path]) -> None:
     args = ["finetune", "tiny-bert", "--data", str(data["train"]), "--epochs", "50", "--patience", "50", *FAST]
-    process = subprocess.Popen([str(ZOO), *args], env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it: a test worker may ignore SIGINT, and a child inherits that
+    process = subprocess.Popen(
+        [str(ZOO), *args], env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     runs = Path(os.environ["ZOO_HOME"]) / "runs"
     known = set(runs.iterdir()) if runs.exists() else set()
     deadline, started = time.monotonic() + 120, None
