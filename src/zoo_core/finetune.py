@@ -8,6 +8,7 @@ so `zoo finetune --resume RUN_ID` can continue it after a crash, in the same run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -16,14 +17,14 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from zoo_core import settings, tracking
+from zoo_core import distributed, settings, tracking
 from zoo_core.catalog import Catalog
 from zoo_core.data import DataWarning
 from zoo_core.disk import ensure_writable
@@ -82,6 +83,13 @@ class Outcome:
     registered: str | None  # models:/NAME/VERSION
     before: dict[str, float]  # unlabelled tasks: the same metrics before training (perplexity, recall)
     rounds: list[dict[str, Any]] = field(default_factory=list)  # multi-run methods: each round's data and metrics
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "model_dir": str(self.model_dir)}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Outcome:
+        return cls(**{**values, "model_dir": Path(values["model_dir"])})
 
 
 def fingerprint(*paths: Path | None) -> str:
@@ -312,6 +320,7 @@ def run_params(prepared: Prepared, init: str, train_examples: int) -> dict[str, 
         "batch_size": recipe.batch_size,
         "max_length": recipe.max_length,
         "seed": recipe.seed,
+        "world_size": distributed.world_size(),  # processes that shared each batch of batch_size examples
         "data": str(recipe.data),
         "data_fingerprint": prepared.fingerprint,
         "train_examples": train_examples,
@@ -334,11 +343,13 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
     """One MLflow run: train, evaluate, save, log artifacts, register (pretrained runs only).
 
     `round_of` (parent run id, round) makes it one round of a multi-run method: a run nested in
-    the parent's, trained on `train` instead of the recipe's data, whose model the parent logs and registers."""
+    the parent's, trained on `train` instead of the recipe's data, whose model the parent logs and registers.
+    In a distributed run every process trains; only rank 0 logs, saves and registers."""
     import mlflow
     import transformers
 
     recipe = prepared.recipe
+    main = distributed.is_main()
     train = prepared.train if train is None else train
     init = "scratch" if scratch else "pretrained"
     tags = run_tags(prepared, init, parent) | ({"zoo.kind": "round", "zoo.round": str(round_of[1])} if round_of else {})
@@ -346,39 +357,61 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
     transformers.set_seed(recipe.seed)
     with refused_pickle(prepared.base.name):  # a model that cannot load fails before any run exists
         model, processor = prepared.adapter.load(prepared.base.path, prepared.labels, scratch)
-    before = {} if prepared.adapter.labelled or resume_run_id else prepared.adapter.evaluate(model, processor, prepared.val, prepared.labels)
+    before = {} if prepared.adapter.labelled or resume_run_id or not main else prepared.adapter.evaluate(model, processor, prepared.val, prepared.labels)
     heads = head_modules(model) if getattr(model, "zoo_new_head", True) else set()  # a pretrained LM head trains at lr
     model = prepared.trains.prepare(model, {**recipe.method_options(), "task": prepared.task})
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     total = sum(parameter.numel() for parameter in model.parameters())
     name = f"{prepared.base.name}-{recipe.method}-{init}" + (f"-round-{round_of[1]}" if round_of else "")
-    with tracking.run(run_id=resume_run_id, name=None if resume_run_id else name, tags=None if resume_run_id else tags, parent=round_of[0] if round_of else None) as run:
-        run_id = run.info.run_id
+    with _tracked_run(resume_run_id, name, tags, round_of[0] if round_of else None) as run_id:
         folder = run_dir(run_id)
-        if resume_run_id is None:
+        if main and resume_run_id is None:
             mlflow.log_params(run_params(prepared, init, len(train)))
             mlflow.log_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "recipe.yaml")
-        mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total, **{f"initial_{key}": value for key, value in before.items()}})
+        if main:
+            mlflow.log_metrics({"trainable_parameters": trainable, "total_parameters": total, **{f"initial_{key}": value for key, value in before.items()}})
         trainer = _trainer(prepared, model, processor, folder / "checkpoints", _optimizer(model, heads, prepared), train)
         trainer.train(resume_from_checkpoint=str(last_checkpoint(folder / "checkpoints")) if resume_run_id else None)
-        prediction = trainer.predict(trainer.eval_dataset)
+        prediction = trainer.predict(trainer.eval_dataset)  # every process: the Trainer gathers their shares
         metrics = {key.removeprefix("test_"): float(value) for key, value in prediction.metrics.items() if key.removeprefix("test_") in ("accuracy", "macro_f1", "loss")}
-        if not prepared.adapter.labelled:  # retrieval-style tasks measure the whole set, not batch by batch
-            metrics |= prepared.adapter.evaluate(trainer.model, processor, prepared.val, prepared.labels)
-        mlflow.log_metrics({f"final_{key}": value for key, value in metrics.items()})
-        model_dir = _save(prepared, trainer.model, processor, folder / "model", run_id, init)
-        _log_plots(trainer, prediction if prepared.adapter.labelled else None, prepared.labels, folder)
         registered = None
-        if round_of:  # the parent keeps the best round's model; a round's checkpoints are not resumed
-            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-        else:
-            mlflow.log_artifacts(str(model_dir), "model")
-        if not scratch and not round_of:
-            registered_as = registered_name(prepared)
-            version = tracking.register(run_id, "model", registered_as, version_tags(prepared, tags))
-            registered = f"models:/{registered_as}/{version}"
-            mlflow.set_tag("zoo.registered", registered)
-    return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, model_dir, registered, before)
+        if main:
+            metrics, registered = _finish(prepared, trainer, processor, prediction, metrics, folder, run_id, init, tags, scratch, round_of)
+    return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, folder / "model", registered, before)
+
+
+@contextlib.contextmanager
+def _tracked_run(resume_run_id: str | None, name: str, tags: dict[str, str], parent: str | None) -> Iterator[str]:
+    """Rank 0's MLflow run (the only one a distributed run has); every process gets its id."""
+    if not distributed.is_main():
+        yield distributed.share(None)
+        return
+    with tracking.run(run_id=resume_run_id, name=None if resume_run_id else name, tags=None if resume_run_id else tags, parent=parent) as run:
+        yield distributed.share(run.info.run_id)
+
+
+def _finish(
+    prepared: Prepared, trainer: Any, processor: Any, prediction: Any, metrics: dict[str, float], folder: Path, run_id: str, init: str, tags: dict[str, str], scratch: bool, round_of: tuple[str, int] | None
+) -> tuple[dict[str, float], str | None]:
+    """After training: the final metrics, the model folder, plots and artifacts, the registered version."""
+    import mlflow
+
+    if not prepared.adapter.labelled:  # retrieval-style tasks measure the whole set, not batch by batch
+        metrics = metrics | prepared.adapter.evaluate(trainer.model, processor, prepared.val, prepared.labels)
+    mlflow.log_metrics({f"final_{key}": value for key, value in metrics.items()} | {"optimizer_steps": trainer.state.global_step})
+    model_dir = _save(prepared, trainer.model, processor, folder / "model", run_id, init)
+    _log_plots(trainer, prediction if prepared.adapter.labelled else None, prepared.labels, folder)
+    if round_of:  # the parent keeps the best round's model; a round's checkpoints are not resumed
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        return metrics, None
+    mlflow.log_artifacts(str(model_dir), "model")
+    if scratch:
+        return metrics, None
+    registered_as = registered_name(prepared)
+    version = tracking.register(run_id, "model", registered_as, version_tags(prepared, tags))
+    registered = f"models:/{registered_as}/{version}"
+    mlflow.set_tag("zoo.registered", registered)
+    return metrics, registered
 
 
 def _optimizer(model: Any, heads: set[str], prepared: Prepared) -> Any:
@@ -405,12 +438,13 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, 
         num_train_epochs=prepared.epochs,
         learning_rate=prepared.lr,
         warmup_steps=WARMUP,
-        per_device_train_batch_size=recipe.batch_size,
+        per_device_train_batch_size=recipe.batch_size // distributed.world_size(),  # --batch-size is the global batch
         per_device_eval_batch_size=max(recipe.batch_size, 32),
         eval_strategy="epoch",
         save_strategy="epoch",
         logging_strategy="epoch",
         save_total_limit=2,
+        save_on_each_node=True,  # on several machines, each resumes and loads the best model from its own disk
         load_best_model_at_end=True,
         metric_for_best_model="macro_f1" if prepared.adapter.labelled else "loss",
         greater_is_better=prepared.adapter.labelled,
@@ -419,6 +453,8 @@ def _trainer(prepared: Prepared, model: Any, processor: Any, checkpoints: Path, 
         bf16=on_gpu and torch.cuda.is_bf16_supported(),
         fp16=on_gpu and not torch.cuda.is_bf16_supported(),
         report_to=[],
+        use_cpu=not on_gpu and distributed.world_size() > 1,  # DDP over CPU processes (gloo), as a CI machine runs it
+        average_tokens_across_devices=False,  # else a loss that ignores num_items_in_batch is logged times the processes
         dataloader_num_workers=0,
         dataloader_pin_memory=on_gpu,
         remove_unused_columns=False,  # adapters hand over exactly the model's inputs (images are decoded lazily)
@@ -458,6 +494,8 @@ def _epoch_metrics() -> Any:
         def on_log(self, args, state, control, logs=None, **kwargs):
             import mlflow
 
+            if not state.is_world_process_zero:
+                return
             logs = logs or {}
             step = round(state.epoch or 0)
             values = {}
@@ -552,9 +590,9 @@ def finetune(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callabl
     return outcomes
 
 
-def adapt(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> Outcome:
-    """Continued pretraining on unlabelled text: the domain's task for the objective (by default, the one
-    the model was pretrained with), one run, perplexity before and after."""
+def adapt_recipe(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None]) -> Recipe:
+    """Continued pretraining on unlabelled text as the fine-tune that trains it: the domain's task for the
+    objective (by default, the one the model was pretrained with) and the registered name."""
     from zoo_core.types import OBJECTIVE_TASKS
 
     if not recipe.model:
@@ -574,11 +612,17 @@ def adapt(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[
     if task not in domain.tasks:
         raise RecipeError(f"the {domain_name} domain cannot train the {objective} objective", f"its tasks are {', '.join(domain.tasks)}")
     name = recipe.register_as or f"{base.name}-{objective}"
-    return finetune(recipe.model_copy(update={"task": task, "objective": objective, "register_as": name}), catalog, plugins, report)[0]
+    return recipe.model_copy(update={"task": task, "objective": objective, "register_as": name})
 
 
 def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> Outcome:
     """Continue a run from its last complete checkpoint, in the same MLflow run."""
+    recipe, scratch, parent = resumable(run_id)
+    return train_run(prepare(recipe, catalog, plugins, report), scratch=scratch, resume_run_id=run_id, parent=parent)
+
+
+def resumable(run_id: str) -> tuple[Recipe, bool, str | None]:
+    """The recipe of a run that can be resumed, whether it trained from scratch, and the run it is a baseline of."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -594,8 +638,37 @@ def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[st
     if last_checkpoint(run_dir(run_id) / "checkpoints") is None:
         raise RecipeError(f"run {run_id} has no complete checkpoint to resume from", "start it again with zoo finetune")
     recipe = Recipe.model_validate(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/recipe.yaml")))
-    prepared = prepare(recipe, catalog, plugins, report)
-    return train_run(prepared, scratch=run.data.tags.get("zoo.init") == "scratch", resume_run_id=run_id, parent=run.data.tags.get("zoo.baseline_of"))
+    return recipe, run.data.tags.get("zoo.init") == "scratch", run.data.tags.get("zoo.baseline_of")
+
+
+def finetune_distributed(
+    where: distributed.Launch, recipe: Recipe | None, resume_run_id: str | None, catalog: Catalog, plugins: Plugins, report: Callable[[str], None]
+) -> list[Outcome]:
+    """`zoo finetune`/`adapt` with `--nproc`/`--nnodes`: checked here, trained by torchrun's workers (`run_job`).
+
+    Returns rank 0's outcomes on the node that has it, nothing on the others."""
+    if resume_run_id is not None and where.node_rank == 0:
+        recipe = resumable(resume_run_id)[0]  # the other nodes learn it from rank 0
+    where.check(recipe.batch_size if recipe is not None else None)
+    if resume_run_id is None and recipe is not None:
+        prepared = prepare(recipe, catalog, plugins, report)  # bad input fails before any process starts
+        if prepared.method.fit:
+            raise RecipeError(f"--method {recipe.method} trains its rounds in one process", "drop --nproc and --nnodes, or train with --method full, freeze or lora")
+        if where.node_rank == 0:
+            tracking.connect()  # so does a tracking server that does not answer
+    job = {"resume": resume_run_id} if resume_run_id else {"recipe": recipe.model_dump(mode="json") if recipe else None}
+    results = distributed.launch({**job, "trust_remote_code": settings.trust_remote_code()}, where, report)
+    return [Outcome.from_json(result) for result in results or []]
+
+
+def run_job(job: dict[str, Any], catalog: Catalog, plugins: Plugins, report: Callable[[str], None]) -> list[dict[str, Any]]:
+    """One distributed worker's share of what `finetune_distributed` launched."""
+    if job.get("resume"):
+        recipe, scratch, parent = distributed.share(resumable(job["resume"]) if distributed.is_main() else None)
+        outcomes = [train_run(prepare(recipe, catalog, plugins, report), scratch=scratch, resume_run_id=job["resume"], parent=parent)]
+    else:
+        outcomes = finetune(Recipe.model_validate(job["recipe"]), catalog, plugins, report)
+    return [outcome.to_json() for outcome in outcomes]
 
 
 def evaluate(

@@ -11,7 +11,7 @@ import typer
 from zoo_core import settings
 from zoo_core.cli.context import Context
 from zoo_core.errors import RecipeError
-from zoo_core.cli.options import AllowPickle, AsJson, TrustRemoteCode
+from zoo_core.cli.options import AllowPickle, AsJson, MasterAddr, MasterPort, NodeRank, Nnodes, Nproc, TrustRemoteCode, launch
 
 
 def _report(line: str) -> None:
@@ -62,6 +62,11 @@ def register(app: typer.Typer, context: Context) -> None:
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
         resume: Annotated[Optional[str], typer.Option(help="Continue run RUN_ID from its last checkpoint.")] = None,
+        nproc: Nproc = 1,
+        nnodes: Nnodes = 1,
+        node_rank: NodeRank = 0,
+        master_addr: MasterAddr = None,
+        master_port: MasterPort = None,
         as_json: AsJson = False,
     ) -> None:
         """Fine-tune a pretrained model on your data; tracked in MLflow and registered as a model version."""
@@ -85,13 +90,20 @@ def register(app: typer.Typer, context: Context) -> None:
             unlabeled=unlabeled, rounds=rounds, confidence=confidence, max_per_class=max_per_class, base_method=base_method,
         )
         # Training chatter (the Trainer prints its logs) goes to stderr; stdout is the result.
+        where = launch(nproc, nnodes, node_rank, master_addr, master_port)
         with contextlib.redirect_stdout(sys.stderr):
-            if resume:
+            if where.distributed:
+                recipe = None if resume else load_recipe(config, overrides)
+                outcomes = engine.finetune_distributed(where, recipe, resume, context.catalog, context.plugins, _report)
+            elif resume:
                 outcomes = [engine.resume(resume, context.catalog, context.plugins, _report)]
             else:
                 outcomes = engine.finetune(load_recipe(config, overrides), context.catalog, context.plugins, _report)
+        if not outcomes:
+            print(f"node {node_rank} finished its share; node 0 logged the run and holds the model")
+            return
         if as_json:
-            print(json.dumps([{**outcome.__dict__, "model_dir": str(outcome.model_dir)} for outcome in outcomes], indent=2))
+            print(json.dumps([outcome.to_json() for outcome in outcomes], indent=2))
             return
         shown = [key for key in outcomes[0].metrics if key != "loss"]
         columns = [
@@ -130,6 +142,11 @@ def register(app: typer.Typer, context: Context) -> None:
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<objective>).")] = None,
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
+        nproc: Nproc = 1,
+        nnodes: Nnodes = 1,
+        node_rank: NodeRank = 0,
+        master_addr: MasterAddr = None,
+        master_port: MasterPort = None,
         as_json: AsJson = False,
     ) -> None:
         """Continue pretraining on unlabelled domain text (masked, causal or span objective); held-out perplexity before and after. The result is a REF zoo finetune takes."""
@@ -144,8 +161,17 @@ def register(app: typer.Typer, context: Context) -> None:
         )
         if objective is not None and objective not in ("mlm", "clm", "span"):
             raise RecipeError(f"--objective {objective} is not an objective", "use --objective mlm, clm or span (default: the model's own)")
+        where = launch(nproc, nnodes, node_rank, master_addr, master_port)
         with contextlib.redirect_stdout(sys.stderr):
-            outcome = engine.adapt(load_recipe(None, overrides), context.catalog, context.plugins, _report)
+            recipe = engine.adapt_recipe(load_recipe(None, overrides), context.catalog, context.plugins, _report)
+            if where.distributed:
+                outcomes = engine.finetune_distributed(where, recipe, None, context.catalog, context.plugins, _report)
+            else:
+                outcomes = engine.finetune(recipe, context.catalog, context.plugins, _report)
+        if not outcomes:
+            print(f"node {node_rank} finished its share; node 0 logged the run and holds the model")
+            return
+        outcome = outcomes[0]
         from zoo_core.refs import MODEL_INFO
 
         task = json.loads((outcome.model_dir / MODEL_INFO).read_text()).get("task")
