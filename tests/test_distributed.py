@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ TRAIN_ROWS, BATCH = 240, 16
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("ddp")
     zoo("pull", str(tiny_bert(folder / "ckpt")), "--name", "tiny-bert-ddp")
-    return {"train": write_csv(folder / "train.csv", sentiment_rows(TRAIN_ROWS, 1)), "val": write_csv(folder / "val.csv", sentiment_rows(60, 2))}
+    return {"checkpoint": folder / "ckpt", "train": write_csv(folder / "train.csv", sentiment_rows(TRAIN_ROWS, 1)), "val": write_csv(folder / "val.csv", sentiment_rows(60, 2))}
 
 
 def train_args(data: dict[str, Path], *more: str) -> list[str]:
@@ -65,6 +66,24 @@ def test_two_processes_train_one_run_that_resumes_after_ctrl_c(data: dict[str, P
     assert run.data.metrics["optimizer_steps"] == 6 * math.ceil(TRAIN_ROWS / BATCH), "each step takes one global batch, split over the processes; the resumed run finishes the schedule"
     assert len(client.search_model_versions("name='ddp'")) == 1
     assert (Path(outcome["model_dir"]) / "model.safetensors").is_file()
+
+
+def test_two_nodes_each_run_the_command_and_node_0_logs(data: dict[str, Path], tmp_path: Path) -> None:
+    """Two "machines" on one: each its own ZOO_HOME, meeting at node 0's address and port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [*train_args(data, "--epochs", "2", "--register", "ddp-nodes", "--json"), "--nproc", "1", "--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    args[1] = str(data["checkpoint"])  # a folder both machines have
+    other_home = tmp_path / "node-1"
+    node_1 = subprocess.Popen([str(ZOO), *args, "--node-rank", "1"], env={**os.environ, "ZOO_HOME": str(other_home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    [outcome] = json.loads(zoo(*args, "--node-rank", "0").stdout)
+    stdout, stderr = node_1.communicate(timeout=120)
+    assert node_1.returncode == 0 and json.loads(stdout) == [], stderr
+    assert outcome["registered"] == "models:/ddp-nodes/1"
+    assert mlflow_client().get_run(outcome["run_id"]).data.metrics["optimizer_steps"] == 2 * math.ceil(TRAIN_ROWS / BATCH), "one global batch a step, half on each node"
+    assert not (other_home / "mlflow.db").exists(), "node 1 logs nothing"
+    assert list((other_home / "runs" / outcome["run_id"] / "checkpoints").glob("checkpoint-*/rng_state_1.pth")), "node 1 checkpoints on its own disk, to resume from"
 
 
 @pytest.mark.parametrize(

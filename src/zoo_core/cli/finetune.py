@@ -100,7 +100,7 @@ def register(app: typer.Typer, context: Context) -> None:
             else:
                 outcomes = engine.finetune(load_recipe(config, overrides), context.catalog, context.plugins, _report)
         if not outcomes:
-            print(f"node {node_rank} finished its share; node 0 logged the run and holds the model")
+            print("[]" if as_json else f"node {node_rank} finished its share; node 0 logged the run and holds the model")
             return
         if as_json:
             print(json.dumps([outcome.to_json() for outcome in outcomes], indent=2))
@@ -169,7 +169,7 @@ def register(app: typer.Typer, context: Context) -> None:
             else:
                 outcomes = engine.finetune(recipe, context.catalog, context.plugins, _report)
         if not outcomes:
-            print(f"node {node_rank} finished its share; node 0 logged the run and holds the model")
+            print("[]" if as_json else f"node {node_rank} finished its share; node 0 logged the run and holds the model")
             return
         outcome = outcomes[0]
         from zoo_core.refs import MODEL_INFO
