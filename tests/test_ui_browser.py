@@ -11,6 +11,7 @@ import html
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -31,9 +32,7 @@ FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
 ]  # fmt: skip
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium on PATH and none installed: .ci/run installs Debian's chromium; locally `apt-get install chromium`"
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH and none installed: .ci/run installs Debian's chromium; locally `apt-get install chromium`")
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +57,7 @@ def ui() -> Iterator[str]:
         port = probe.getsockname()[1]
     process = subprocess.Popen([str(ZOO), "ui", "--port", str(port)], env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
+        assert select.select([process.stdout], [], [], 120)[0], "zoo ui announced nothing in 120 s"
         line = process.stdout.readline()
         found = re.search(r"http://127\.0\.0\.1:(\d+)\S*", line)
         assert found and found.group(1) == str(port), f"zoo ui announced no URL on port {port}: {line!r}"
