@@ -176,22 +176,39 @@ def register(app: typer.Typer, context: Context) -> None:
         """Open the MLflow UI on zoo's store (runs, metrics, plots, registered versions)."""
         from zoo_core import tracking
 
-        tracking.connect()  # creates the store and the experiment on first use
+        experiment_id = tracking.connect()  # creates the store and the experiment on first use
         tracking.check_port_free(port)
         command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.tracking_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        print(f"MLflow UI for {tracking.tracking_uri()} at http://127.0.0.1:{port}  (Ctrl-C stops it)", flush=True)
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
-        # its own process group, so Ctrl-C and SIGTERM alike end the server and the workers it forks
-        server = subprocess.Popen(command, env=env, start_new_session=True)
+        # its own process group, so Ctrl-C and SIGTERM alike end the server and the workers it forks;
+        # its chatter goes to stderr, so stdout carries only the URL below
+        server = subprocess.Popen(command, env=env, stdout=sys.stderr.fileno(), start_new_session=True)
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM now raises KeyboardInterrupt too
         code = 0
         try:
+            if _answers(server, f"http://127.0.0.1:{port}/health"):
+                # MLflow opens on its GenAI home; zoo's runs are model training, in the `zoo` experiment
+                url = f"http://127.0.0.1:{port}/#/experiments/{experiment_id}?workflowType=machine_learning"
+                print(f"MLflow UI for {tracking.tracking_uri()} at {url}  (Ctrl-C stops it)", flush=True)
             code = server.wait()
         except KeyboardInterrupt:
             pass
         finally:
             _stop_group(server)
         raise typer.Exit(code)
+
+
+def _answers(server: subprocess.Popen, url: str) -> bool:
+    """Wait until the server answers `url`, so the URL is announced only once it opens; False if it exits first."""
+    import urllib.request
+
+    while server.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return True
+        except OSError:
+            time.sleep(0.25)
+    return False
 
 
 def _stop_group(server: subprocess.Popen) -> None:
