@@ -248,6 +248,7 @@ def test_a_server_that_dies_while_the_model_uploads_loses_nothing_and_resume_log
     assert resumed["run_id"] == run_id and resumed["registered"] == "models:/team-lost/1"
     assert api(server["url"], "runs/get", run_id=run_id)["run"]["info"]["status"] == "FINISHED"
     assert "model/model.safetensors" in listed(server["url"], run_id, "model")
+    assert len(api(server["url"], "metrics/get-history", run_id=run_id, metric_key="val_accuracy")["metrics"]) == 2, "no epoch trained twice"
     assert api(server["url"], "model-versions/get", name="team-lost", version="1")["model_version"]["run_id"] == run_id
 
 

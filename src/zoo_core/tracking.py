@@ -127,7 +127,7 @@ def _check_api(uri: str) -> None:
     if response.status_code in (401, 403):
         raise TrackingError(
             f"the MLflow tracking server at {uri} refuses zoo (HTTP {response.status_code}: {_reason(response)})",
-            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it accepts",
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it accepts, or unset MLFLOW_TRACKING_URI to use zoo's own store",
         )
     if response.status_code >= 500:
         raise TrackingError(
