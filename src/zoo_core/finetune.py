@@ -577,6 +577,8 @@ def _log_plots(trainer: Any, prediction: Any, labels: list[str], folder: Path) -
 
 def finetune(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> list[Outcome]:
     """The run the user asked for, then its `--baseline scratch` sibling."""
+    if distributed.is_main():
+        tracking.connect()  # a tracking server that does not answer fails before the data and model load
     prepared = prepare(recipe, catalog, plugins, report)
     if prepared.method.fit:
         from zoo_core.rounds import train_rounds
@@ -630,7 +632,7 @@ def resumable(run_id: str) -> tuple[Recipe, bool, str | None]:
     try:
         run = mlflow.get_run(run_id)
     except MlflowException:
-        raise RecipeError(f"no zoo run {run_id} in {tracking.tracking_uri()}", "`zoo runs` lists the runs") from None
+        raise RecipeError(f"no zoo run {run_id} in {tracking.shown_uri()}", "`zoo runs` lists the runs") from None
     if run.info.status == "FINISHED":
         raise RecipeError(f"run {run_id} already finished", "start a new run with zoo finetune")
     if "zoo.base_method" in run.data.tags or "zoo.round" in run.data.tags:

@@ -20,6 +20,7 @@ from zoo_core.errors import RefError, ZooError
 
 EXPERIMENT = "zoo"
 SERVER_TIMEOUT_S = 10
+DATABASES = ("postgresql", "mysql", "mssql")  # MLflow's database stores over a network (SQLite is a file)
 
 
 class TrackingError(ZooError):
@@ -46,6 +47,22 @@ def uses_default_store() -> bool:
     return not os.environ.get("MLFLOW_TRACKING_URI")
 
 
+def uses_server() -> bool:
+    """A tracking server (rather than a database or folder zoo opens itself)."""
+    return tracking_uri().startswith(("http://", "https://"))
+
+
+def shown_uri(uri: str | None = None) -> str:
+    """The tracking URI as messages show it: a password in it (postgresql://user:secret@host/db) becomes ***."""
+    from urllib.parse import urlsplit
+
+    uri = uri or tracking_uri()
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
 def connect() -> str:
     """Point MLflow at the zoo store and return the `zoo` experiment's id."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -60,8 +77,10 @@ def connect() -> str:
     if default:
         ensure_writable(settings.zoo_home())  # SQLite writes beside its database even to read
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
+    if uses_server():
         _check_server(uri)
+    elif uri.split(":", 1)[0].split("+")[0] in DATABASES:
+        _check_database(uri)
     mlflow.set_tracking_uri(uri)
     try:
         experiment = mlflow.get_experiment_by_name(EXPERIMENT)
@@ -71,11 +90,12 @@ def connect() -> str:
         artifacts = (settings.zoo_home() / "mlartifacts").as_uri() if default else None
         return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
     except MlflowException as exc:
-        raise TrackingError(f"the MLflow store at {uri} refused zoo: {exc.message.splitlines()[0][:200]}", "check MLFLOW_TRACKING_URI and its credentials, or unset it to use zoo's own store") from None
+        raise TrackingError(f"the MLflow store at {shown_uri(uri)} refused zoo: {exc.message.splitlines()[0][:200]}", "check MLFLOW_TRACKING_URI and its credentials, or unset it to use zoo's own store") from None
 
 
 def _check_server(uri: str) -> None:
-    """A tracking server that does not answer fails in seconds, not after MLflow's minutes of retries."""
+    """A tracking server that does not answer, or answers but cannot work, fails in seconds with
+    the reason, not after MLflow's minutes of retries."""
     import urllib.error
     import urllib.request
 
@@ -84,10 +104,71 @@ def _check_server(uri: str) -> None:
     try:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S).close()
     except urllib.error.HTTPError:
-        return  # it answers (perhaps asking for credentials): MLflow's own calls say what it wants
+        pass  # it answers (perhaps asking for credentials): the API call below says what it wants
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TrackingError(f"the MLflow tracking server at {uri} does not answer ({reason})", "start it, fix MLFLOW_TRACKING_URI, or unset it to use zoo's own store") from None
+    _check_api(uri)
+
+
+def _check_api(uri: str) -> None:
+    """One API call with the user's credentials and no retries: /health answers even when the
+    server's database is down or the user may not in."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:
+        response = http_request(
+            get_default_host_creds(uri), "/api/2.0/mlflow/experiments/get-by-name", "GET", max_retries=0, timeout=SERVER_TIMEOUT_S, raise_on_status=False, params={"experiment_name": EXPERIMENT}
+        )
+    except MlflowException as exc:
+        raise TrackingError(f"the MLflow tracking server at {uri} does not answer ({exc.message.splitlines()[0][:200]})", "start it, fix MLFLOW_TRACKING_URI, or unset it to use zoo's own store") from None
+    if response.status_code in (401, 403):
+        raise TrackingError(
+            f"the MLflow tracking server at {uri} refuses zoo (HTTP {response.status_code}: {_reason(response)})",
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it accepts, or unset MLFLOW_TRACKING_URI to use zoo's own store",
+        )
+    if response.status_code >= 500:
+        raise TrackingError(
+            f"the MLflow tracking server at {uri} answers but cannot work (HTTP {response.status_code}: {_reason(response)})",
+            "whoever runs it should check its database (--backend-store-uri) and its log; or unset MLFLOW_TRACKING_URI to use zoo's own store",
+        )
+
+
+def _reason(response: Any) -> str:
+    """The first line of an MLflow error body's message, else the HTTP reason."""
+    try:
+        message = str(response.json().get("message") or "")
+    except ValueError:
+        message = ""
+    return (message.strip().splitlines() or [response.reason or "no reason given"])[0][:200]
+
+
+def _check_database(uri: str) -> None:
+    """A database store (postgresql://...) that does not answer fails in seconds: MLflow itself
+    retries a failed connection for nearly an hour before it gives up."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    shown = shown_uri(uri)
+    try:
+        url = sqlalchemy.make_url(uri)
+        timeout = {"connect_timeout": SERVER_TIMEOUT_S} if url.get_backend_name() in ("postgresql", "mysql", "mariadb") else {}
+        engine = sqlalchemy.create_engine(url, connect_args=timeout, poolclass=sqlalchemy.pool.NullPool)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise TrackingError(f"MLFLOW_TRACKING_URI {shown} is not a database URI zoo can open ({exc})", "write it as postgresql+psycopg2://USER@HOST/DB (or mysql+pymysql://...), or unset it to use zoo's own store") from None
+    except ModuleNotFoundError as exc:
+        fix = "pip install 'zoo-models[team]' and write the URI as postgresql+psycopg2://USER@HOST/DB" if url.get_backend_name() == "postgresql" else f"pip install the {exc.name} package"
+        raise TrackingError(f"the MLflow store at {shown} needs the Python database driver {exc.name}, which is not installed", fix) from None
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise TrackingError(f"the MLflow store at {shown} does not answer ({reason})", "start the database, fix MLFLOW_TRACKING_URI, or unset it to use zoo's own store") from None
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager
@@ -96,16 +177,44 @@ def run(run_id: str | None = None, name: str | None = None, tags: dict[str, str]
     `parent`, nested in that (active) run, as MLflow shows a parent's child runs."""
     import mlflow
 
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
     experiment_id = connect()
     active = mlflow.start_run(
         run_id=run_id, experiment_id=None if run_id else experiment_id, run_name=name, tags=tags, log_system_metrics=True, nested=parent is not None, parent_run_id=parent
     )
     try:
         yield active
+    except (MlflowException, RequestException) as exc:  # the store went away mid-run (or refused what was logged)
+        _end_quietly()
+        raise _lost(active.info.run_id, exc) from None
     except BaseException:
-        mlflow.end_run("FAILED")
+        _end_quietly()
         raise
-    mlflow.end_run("FINISHED")
+    try:
+        mlflow.end_run("FINISHED")
+    except (MlflowException, RequestException) as exc:
+        raise _lost(active.info.run_id, exc) from None
+
+
+def _end_quietly() -> None:
+    """Mark the run FAILED if the store still answers; the error that ended it is what the user needs."""
+    import mlflow
+
+    with contextlib.suppress(Exception):
+        mlflow.end_run("FAILED")
+
+
+def _lost(run_id: str, exc: Exception) -> TrackingError:
+    """What failed, and where the run's local work is kept (a fine-tune's model folder, under ZOO_HOME/runs)."""
+    reason = str(getattr(exc, "message", None) or exc).strip().splitlines()[0][:200]
+    model = settings.zoo_home() / "runs" / run_id / "model"
+    if model.is_dir():
+        fix = f"the trained model is kept in {model}; once the store answers, `zoo finetune --resume {run_id}` logs and registers it without training again"
+    else:
+        fix = "nothing was lost locally; run the command again once the store answers"
+    return TrackingError(f"the MLflow store at {shown_uri()} failed during run {run_id} ({reason})", fix)
 
 
 @contextlib.contextmanager
@@ -150,7 +259,7 @@ def download(uri: str) -> Path:
     try:
         resolved = _pinned(uri)
     except MlflowException as exc:
-        raise RefError(f"{uri} does not exist in {tracking_uri()}: {exc.message.splitlines()[0]}", "`zoo models` and `zoo runs` list what does") from None
+        raise RefError(f"{uri} does not exist in {shown_uri()}: {exc.message.splitlines()[0]}", "`zoo models` and `zoo runs` list what does") from None
     marker = target / ".zoo-source"
     if marker.is_file() and marker.read_text() == resolved:
         return target / "model"

@@ -88,7 +88,7 @@ def register(app: typer.Typer, context: Context) -> None:
         ]
         console = Console()
         title = f"the {limit} newest runs (--limit for more)" if len(rows) == limit else f"{len(rows)} runs"
-        console.print(fitted_table(f"{title} in {tracking.tracking_uri()}", columns, shown, console.width, drop=("registered", "status")))
+        console.print(fitted_table(f"{title} in {tracking.shown_uri()}", columns, shown, console.width, drop=("registered", "status")))
 
     models = typer.Typer(help="Registered models and their versions.", invoke_without_command=True, no_args_is_help=False)
 
@@ -173,10 +173,13 @@ def register(app: typer.Typer, context: Context) -> None:
     def ui(
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
     ) -> None:
-        """Open the MLflow UI on zoo's store (runs, metrics, plots, registered versions)."""
+        """Open the MLflow UI on zoo's store (runs, metrics, plots, registered versions); on a tracking server, say where its own UI is."""
         from zoo_core import tracking
 
         experiment_id = tracking.connect()  # creates the store and the experiment on first use
+        if tracking.uses_server():  # the server is the UI: a local one over it would be a second copy that can drift
+            print(f"zoo's runs are on the MLflow server: open {tracking.tracking_uri().rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning in a browser")
+            return
         tracking.check_port_free(port)
         command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.tracking_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
@@ -189,7 +192,7 @@ def register(app: typer.Typer, context: Context) -> None:
             if _answers(server, f"http://127.0.0.1:{port}/health"):
                 # MLflow opens on its GenAI home; zoo's runs are model training, in the `zoo` experiment
                 url = f"http://127.0.0.1:{port}/#/experiments/{experiment_id}?workflowType=machine_learning"
-                print(f"MLflow UI for {tracking.tracking_uri()} at {url}  (Ctrl-C stops it)", flush=True)
+                print(f"MLflow UI for {tracking.shown_uri()} at {url}  (Ctrl-C stops it)", flush=True)
             code = server.wait()
         except KeyboardInterrupt:
             pass
