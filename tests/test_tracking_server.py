@@ -38,20 +38,21 @@ class Locked(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def locked():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Locked)
+def serve(handler: type[BaseHTTPRequestHandler]):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture
+def locked():
+    yield from serve(Locked)
 
 
 @pytest.fixture
 def not_mlflow():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotMlflow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    yield from serve(NotMlflow)
 
 
 @pytest.fixture

@@ -108,7 +108,8 @@ def launch(job: dict[str, Any], where: Launch, report: Callable[[str], None]) ->
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # its failure report would bury the worker's one line
+    for name in [name for name in logging.root.manager.loggerDict if name.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # torchrun's reports would bury the worker's one line
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // where.nproc)))  # the cores, shared out
     scratch = settings.zoo_home() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
