@@ -188,9 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
         if batcher is None:
             return self._json(503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "the model is still loading; retry when GET /ping answers 200"})
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            header = self.headers.get("Content-Length") or "0"
+            if not header.isdigit():
+                raise BadRequest(f"Content-Length '{header}' is not a length", "send the JSON body with its length in bytes")
+            length = int(header)
             if length > MAX_BODY:
-                self.close_connection = True
                 raise BadRequest(f"the request body has {length} bytes, more than {MAX_BODY}", "send fewer inputs per request")
             results, size = batcher.submit(parse_inputs(self.rfile.read(length)))
         except ZooError as exc:
@@ -201,6 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
+        if status >= 400 and self.command == "POST":  # its body may be unread: the connection cannot carry another request
+            headers = {**(headers or {}), "Connection": "close"}
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
