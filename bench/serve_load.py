@@ -122,6 +122,25 @@ def run_setting(export: Path, flags: list[str], inputs: list[str], requests: int
         server.wait(timeout=30)
 
 
+def runtime_cost(export: Path, inputs: list[str], calls: int = 20) -> dict[int, float]:
+    """Milliseconds per input of the bare runtime call (zoo's own classify) at batch 1 and 32, no HTTP:
+    what batching can save at most on this machine."""
+    from zoo_core.plugins import load_plugins
+    from zoo_core.predict import classify, open_classifier
+
+    opened, adapter, runtime = open_classifier(export, load_plugins())
+    cost = {}
+    for size in (1, 32):
+        times = []
+        for number in range(calls):
+            chunk = [inputs[(number * size + index) % len(inputs)] for index in range(size)]
+            started = time.perf_counter()
+            classify(runtime, adapter, opened, chunk)
+            times.append(time.perf_counter() - started)
+        cost[size] = 1000 * statistics.median(times) / size
+    return cost
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, help="a classifier export to serve (default: build the MiniLM one)")
@@ -140,6 +159,7 @@ def main() -> None:
         for name, flags in SETTINGS.items():
             rounds[name].append(run_setting(export, flags, inputs, args.requests, args.clients, env))
             print(f"round {number + 1}: {name}: {rounds[name][-1]}", flush=True)
+    cost = runtime_cost(export, inputs)
     after = os.getloadavg()[0]
     summary = {name: {key: statistics.median(result[key] for result in results) for key in ("requests_per_s", "p50_ms", "p99_ms", "mean_batch")} for name, results in rounds.items()}
     one = summary["one at a time (--max-batch 1)"]
@@ -156,7 +176,9 @@ def main() -> None:
         f"Measured by `bench/serve_load.py --requests {args.requests} --clients {args.clients} --rounds {args.rounds}` on {machine()}: "
         f"{'all-MiniLM-L6-v2 sentiment classifier (head trained 1 epoch), ' if args.export is None else ''}{served}, one snippet per request, "
         f"{args.clients} client threads on kept-alive connections on the same machine (they share its CPUs with the server), {args.requests} timed requests per setting "
-        f"after a warm-up, settings interleaved over {args.rounds} rounds, median of rounds; 1-minute load average {before:.2f} before, {after:.2f} after."
+        f"after a warm-up, settings interleaved over {args.rounds} rounds, median of rounds; 1-minute load average {before:.2f} before, {after:.2f} after. "
+        f"The bare runtime call, without HTTP, costs {cost[1]:.1f} ms per input at batch 1 and {cost[32]:.1f} ms per input at batch 32 "
+        f"({cost[1] / cost[32]:.2f}x): the most batching can gain here."
     )
     write_section("serving", "serving", how, rows)
 
