@@ -6,6 +6,7 @@ imports what it needs, so predicting with an ONNX export never loads torch.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -160,16 +161,24 @@ class TextClassification:
     def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
         """Tokenise with the `tokenizers` library alone: no transformers, no torch."""
         import numpy as np
-        from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length)
-        pad = tokenizer.padding or {}
-        tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
-        encoded = tokenizer.encode_batch(inputs)
+        file = export_dir / "tokenizer.json"
+        encoded = _export_tokenizer(str(file), file.stat().st_mtime_ns, max_length).encode_batch(inputs)
         return {
             "input_ids": np.array([item.ids for item in encoded], dtype=np.int64),
             "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64),
             "token_type_ids": np.array([item.type_ids for item in encoded], dtype=np.int64),
         }
 
+
+@functools.lru_cache(maxsize=8)
+def _export_tokenizer(file: str, mtime_ns: int, max_length: int) -> Any:
+    """An export's tokenizer, parsed once per file version: parsing a real tokenizer.json takes tens of
+    milliseconds, which `zoo serve` would otherwise pay on every batch."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(file)
+    tokenizer.enable_truncation(max_length)
+    pad = tokenizer.padding or {}
+    tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+    return tokenizer

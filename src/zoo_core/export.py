@@ -44,6 +44,7 @@ class Export:
     run_id: str | None
     report: ExportReport
     metrics: dict[str, Any] = field(default_factory=dict)
+    served_as: str | None = None  # the MLflow pyfunc model `mlflow models serve -m` takes (models:/NAME/VERSION)
 
 
 def read_export(folder: Path) -> Export:
@@ -157,8 +158,9 @@ def export_model(
             raise disk_full(target.parent, 2 * folder_size(model.path)) from None
         raise
     export = replace(export, path=target)
-    _log_to_mlflow(export, exporter.log_model)
-    return export
+    from zoo_core.predict import is_classifier
+
+    return replace(export, served_as=_log_to_mlflow(export, exporter.log_model, is_classifier(adapter)))
 
 
 def check_metrics(ref: str, export: Export, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins) -> dict[str, Any]:
@@ -193,24 +195,35 @@ def runtime_accuracy(runtime: Runtime, export: Export, adapter: TaskAdapter, dat
     return correct / len(inputs)
 
 
-def _log_to_mlflow(export: Export, log_model: Callable[[Path, ExportReport], str | None] | None) -> None:
+def _log_to_mlflow(export: Export, log_model: Callable[[Path, ExportReport], str | None] | None, classifier: bool) -> str | None:
     """An export run of its own, linked to the training run and its versions (and, when the
-    format has one, the export as an MLflow model)."""
+    format has one, the export as an MLflow model). A classifier's export is also a pyfunc model,
+    registered as `<training's registered name>-<format>`; returns the URI to serve it by."""
     if not export.run_id:
-        return
+        return None
     import mlflow
     from mlflow import MlflowClient
 
     from zoo_core import tracking
 
+    served_as = None
     with tracking.linked_run(export.run_id, "export", {"zoo.format": export.format, "zoo.export": str(export.path)}):
+        trained = MlflowClient().search_model_versions(f"run_id='{export.run_id}'")
         mlflow.log_artifacts(str(export.path), "export")
         if export.metrics:
             mlflow.log_metrics({f"{name}_accuracy": values["accuracy"] for name, values in export.metrics.items() if isinstance(values, dict)})
         model_uri = log_model(export.path, export.report) if log_model else None
         if model_uri:
             mlflow.set_tag(f"zoo.{export.format}_model", model_uri)
+        if classifier:
+            from zoo_core.pyfunc import log_pyfunc
+
+            served_as = log_pyfunc(export.path, f"{trained[0].name}-{export.format}" if trained else None)
+            mlflow.set_tag("zoo.pyfunc_model", served_as)
     client = MlflowClient()
     client.set_tag(export.run_id, "zoo.export", str(export.path))
     for version in client.search_model_versions(f"run_id='{export.run_id}'"):
         client.set_model_version_tag(version.name, version.version, f"{export.format}_export", str(export.path))
+        if served_as:
+            client.set_model_version_tag(version.name, version.version, "pyfunc_model", served_as)
+    return served_as

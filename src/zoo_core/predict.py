@@ -9,10 +9,11 @@ from typing import Any
 
 from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RefError
-from zoo_core.export import EXPORT_INFO, open_runtime, read_export
+from zoo_core.export import EXPORT_INFO, Export, open_runtime, read_export
 from zoo_core.plugins import Plugins
 from zoo_core.refs import model_task
 from zoo_core.store import refused_pickle
+from zoo_core.types import Runtime
 
 BATCH = 64
 
@@ -84,13 +85,28 @@ def predict(
         return adapter.predict_export(runtime, export_dir, inputs, labels or [], top), used
     if not all(isinstance(item, str) for item in inputs):
         raise DataError(f"a {export.task} model takes texts or image paths, not {next(item for item in inputs if not isinstance(item, str))!r}", "give one input per argument, or a .txt file with --file")
-    names = export.report.labels
-    results = []
-    for start in range(0, len(inputs), BATCH):
-        chunk = inputs[start : start + BATCH]
-        logits = runtime.run(adapter.export_inputs(export_dir, chunk, export.report.max_length))[0]
-        results.extend({"input": item, **ranked(row, names, top)} for item, row in zip(chunk, softmax(logits)))
-    return results, used
+    return [result for start in range(0, len(inputs), BATCH) for result in classify(runtime, adapter, export, inputs[start : start + BATCH], top)], used
+
+
+def is_classifier(adapter: Any) -> bool:
+    """Whether an export of this task answers with one runtime call per batch of inputs (classifiers),
+    not through the adapter's own loop (generation, zero-shot, spans, entities)."""
+    return not hasattr(adapter, "generate_export") and not hasattr(adapter, "predict_export")
+
+
+def open_classifier(export_dir: Path, plugins: Plugins, provider: str | None = None, variant: str | None = None, what: str = "zoo serve") -> tuple[Export, Any, Runtime]:
+    """A classifier export opened once, for callers that classify many batches (zoo serve, the MLflow pyfunc)."""
+    export = read_export(export_dir)
+    _, adapter = plugins.task_adapter(export.domain, export.task, str(export_dir))
+    if not is_classifier(adapter):
+        raise RefError(f"{what} batches classifiers; {export_dir} is a {export.task} export", f"run it with zoo predict {export_dir} INPUT...")
+    return export, adapter, open_runtime(export, plugins, provider, variant)
+
+
+def classify(runtime: Runtime, adapter: Any, export: Export, inputs: list[str], top: int = 1) -> list[dict[str, Any]]:
+    """One runtime call for a batch of texts or image paths: each input's label and scores."""
+    logits = runtime.run(adapter.export_inputs(export.path, inputs, export.report.max_length))[0]
+    return [{"input": item, **ranked(row, export.report.labels, top)} for item, row in zip(inputs, softmax(logits))]
 
 
 def softmax(logits: Any) -> Any:

@@ -11,7 +11,7 @@ from typer._click.exceptions import UsageError  # typer 0.28 vendors click as ty
 from typer.core import TyperGroup
 
 from zoo_core import __version__, settings
-from zoo_core.cli import catalog, export, finetune, plugins as plugins_cli, store, tracking
+from zoo_core.cli import catalog, export, finetune, plugins as plugins_cli, serve, store, tracking
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError
 from zoo_core.plugins import Plugins, load_plugins
@@ -65,6 +65,7 @@ def create_app(plugins: Plugins) -> typer.Typer:
     store.register(app, context)
     finetune.register(app, context)
     export.register(app, context)
+    serve.register(app, context)
     tracking.register(app, context)
     plugins_cli.register(app, context)
     plugins.add_commands(app)

@@ -46,11 +46,14 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core.export import EXPORT_INFO, export_model
 
         options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle, "domain": domain}
+        from zoo_core.tracking import tracking_uri, uses_default_store
+
+        store = f"MLFLOW_TRACKING_URI={tracking_uri()} " if uses_default_store() else ""  # before MLflow sets the variable itself
         with contextlib.redirect_stdout(sys.stderr):
             done = export_model(model, format, out, options, context.catalog, context.plugins, _report)
         info = json.loads((done.path / EXPORT_INFO).read_text())
         if as_json:
-            print(json.dumps({"path": str(done.path), **info}, indent=2, default=str))
+            print(json.dumps({"path": str(done.path), **info, "served_as": done.served_as}, indent=2, default=str))
             return
         columns = [Column("variant", no_wrap=True), Column("files", overflow="fold"), Column("max abs diff vs PyTorch", justify="right", min_width=9)]
         if done.metrics:
@@ -74,6 +77,9 @@ def register(app: typer.Typer, context: Context) -> None:
         console.print(fitted_table(str(done.path), columns, rows, console.width, drop=("files",)))
         example = '--question "..." --context "..."' if done.task == "question-answering" else '"..."'
         print(f"zoo predict {done.path} {example}")
+        if done.served_as:
+            print(f"zoo serve {done.path}")
+            print(f"{store}mlflow models serve -m {done.served_as} --env-manager local")
 
     @app.command()
     def predict(
