@@ -14,7 +14,9 @@ ZOO = Path(sys.executable).with_name("zoo")
 def zoo(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the installed `zoo` command as a user would, from the session's ZOO_HOME (never the repo);
     `check` expects exit code 0."""
-    env = {**os.environ, **(env or {})}
+    # mlflow.set_tracking_uri in a test's own process exports MLFLOW_TRACKING_URI; a user of the default store has none
+    inherited = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    env = {**inherited, **(env or {})}
     result = subprocess.run([str(ZOO), *args], capture_output=True, text=True, env=env, cwd=os.environ["ZOO_HOME"], timeout=120)
     if check:
         assert result.returncode == 0, f"zoo {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"

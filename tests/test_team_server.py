@@ -260,6 +260,6 @@ def test_a_server_whose_database_is_down_fails_fast_naming_it(server: dict, post
         assert time.monotonic() - started < 30
     finally:
         postgres.start()
-    assert_error_line(result, f"the MLflow tracking server at {server['url']} answers but cannot work (HTTP 503", "psycopg2.OperationalError", "--backend-store-uri")
+    assert_error_line(result, f"the MLflow tracking server at {server['url']} answers but cannot work (HTTP 503", "psycopg2.OperationalError", "the database it stores runs in")
     assert len(result.stderr.strip().splitlines()) == 1
     assert zoo("runs", "--json", env={"MLFLOW_TRACKING_URI": server["url"]}).stdout.count(trained["run_id"]) == 1, "and works again once the database is back"

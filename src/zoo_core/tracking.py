@@ -132,7 +132,7 @@ def _check_api(uri: str) -> None:
     if response.status_code >= 500:
         raise TrackingError(
             f"the MLflow tracking server at {uri} answers but cannot work (HTTP {response.status_code}: {_reason(response)})",
-            "whoever runs it should check its database (--backend-store-uri) and its log; or unset MLFLOW_TRACKING_URI to use zoo's own store",
+            "whoever runs it should check the database it stores runs in and its log; or unset MLFLOW_TRACKING_URI to use zoo's own store",
         )
 
 
