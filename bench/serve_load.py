@@ -30,7 +30,11 @@ from report import machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = Path(sys.executable).with_name("zoo")
-SETTINGS = {"dynamic batching (--max-batch 32 --max-wait-ms 5)": ["--max-batch", "32", "--max-wait-ms", "5"], "one at a time (--max-batch 1)": ["--max-batch", "1"]}
+SETTINGS = {
+    "dynamic batching, default (--max-batch 32 --max-wait-ms 0)": ["--max-batch", "32", "--max-wait-ms", "0"],
+    "dynamic batching, waiting (--max-batch 32 --max-wait-ms 5)": ["--max-batch", "32", "--max-wait-ms", "5"],
+    "one at a time (--max-batch 1)": ["--max-batch", "1"],
+}
 
 
 def zoo(*args: str, env: dict[str, str]) -> str:

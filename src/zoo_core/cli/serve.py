@@ -19,7 +19,7 @@ def register(app: typer.Typer, context: Context) -> None:
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
         variant: Annotated[Optional[str], typer.Option(help="A variant of the export: fp32, optimized, int8, fp16 for ONNX (default: the fastest for the provider).")] = None,
         max_batch: Annotated[int, typer.Option(help="Most inputs per runtime call, and per request; 1 runs one request at a time.")] = 32,
-        max_wait_ms: Annotated[float, typer.Option(help="How long the first request of a batch waits for others to join it.")] = 5.0,
+        max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests. 0, as in Triton, runs what has queued at once: batches form under load only.")] = 0.0,
     ) -> None:
         """Serve a classifier export over HTTP with MLflow's scoring protocol: POST /invocations {"inputs": [...]} answers {"predictions": [...]};
         GET /ping and /health (with batch counters). Concurrent requests are batched into one runtime call."""
