@@ -111,6 +111,7 @@ def launch(job: dict[str, Any], where: Launch, report: Callable[[str], None]) ->
     for name in [name for name in logging.root.manager.loggerDict if name.startswith("torch.distributed")]:
         logging.getLogger(name).setLevel(logging.CRITICAL)  # torchrun's reports would bury the worker's one line
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // where.nproc)))  # the cores, shared out
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # DDP's C++ advice on unused parameters, once per process
     scratch = settings.zoo_home() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="distributed-", dir=scratch) as folder:
