@@ -52,8 +52,11 @@ def test_two_processes_train_one_run_that_resumes_after_ctrl_c(data: dict[str, P
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal delivers Ctrl-C: to the launcher and its workers
     _, stderr = process.communicate(timeout=60)
-    assert started is not None and process.returncode != 0, stderr
+    assert started is not None and process.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: stopped by Ctrl-C; run {started} keeps its last complete checkpoint; continue it with zoo finetune --resume {started} and the same --nproc/--nnodes flags"
+    )
     assert {path.name for path in runs.iterdir()} - {path.name for path in known} == {started}, "every process checkpoints into rank 0's run"
 
     [outcome] = json.loads(zoo("finetune", "--resume", started, "--nproc", "2", "--json").stdout)
@@ -93,6 +96,9 @@ def test_two_nodes_each_run_the_command_and_node_0_logs(data: dict[str, Path], t
         (["--nproc", "1", "--nnodes", "2"], "--nnodes 2 needs the address of node 0; pass --master-addr HOST"),
         (["--nnodes", "2", "--node-rank", "2", "--master-addr", "10.0.0.1"], "--node-rank 2 is not one of the 2 nodes; pass --node-rank from 0 to 1"),
         (["--batch-size", "15"], "--batch-size 15 does not split evenly over 2 processes; pass --batch-size 14 or 16"),
+        (["--nproc", "1", "--node-rank", "1", "--master-addr", "10.0.0.1"], "--node-rank 1 is a machine of a multi-node run, but --nnodes is 1; pass --nnodes N"),
+        (["--nproc", "1", "--master-port", "29600"], "this one has a single process; add --nproc N"),
+        (["--master-port", "70000"], "--master-port 70000 is not a port"),
         (["--method", "dance"], "unknown method 'dance'"),
     ],
 )

@@ -138,7 +138,8 @@ def test_ctrl_c_ends_the_run_failed(data: dict[str, Path]) -> None:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert started is not None and process.returncode != 0, stderr
+    assert started is not None and process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].endswith(f"keeps its last complete checkpoint; continue it with zoo finetune --resume {started}"), stderr
     assert mlflow_client().get_run(started).info.status == "FAILED"
 
 

@@ -46,9 +46,16 @@ class Launch:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size != 1  # 0 too, so that check() names the flag
+        """Any launch flag given (0 processes, a rank without nodes...) goes through check(), which names it."""
+        return self != Launch()
 
     def check(self, batch_size: int | None) -> None:
+        if self.nnodes == 1 and self.node_rank != 0:
+            raise RecipeError(f"--node-rank {self.node_rank} is a machine of a multi-node run, but --nnodes is 1", f"pass --nnodes N (more than {self.node_rank}) on every machine, or drop --node-rank")
+        if self.world_size == 1 and (self.master_addr or self.master_port):
+            raise RecipeError("--master-addr and --master-port meet the processes of a distributed run; this one has a single process", "add --nproc N (processes here) or --nnodes N (machines), or drop them")
+        if self.master_port is not None and not 0 < self.master_port < 65536:
+            raise RecipeError(f"--master-port {self.master_port} is not a port", "pass a free port from 1024 to 65535 (the same on every node)")
         if self.nproc < 1:
             raise RecipeError(f"--nproc {self.nproc} starts no process", "pass --nproc 1 or more (one per GPU)")
         if self.nnodes < 1:
@@ -118,24 +125,31 @@ def launch(job: dict[str, Any], where: Launch, report: Callable[[str], None]) ->
         job_file = Path(folder) / "job.json"
         job_file.write_text(json.dumps({**job, "folder": folder}))
         report(f"launching {where.nproc} process{'es' * (where.nproc > 1)} on this node, {where.world_size} in all (torchrun)")
+        if where.nnodes > 1:  # torchrun waits in C++ for the other nodes, deaf to Ctrl-C until they come
+            report(f"waiting for all {where.nnodes} nodes at {where.master_addr}:{where.master_port or 29500}; to stop waiting: kill {os.getpid()}")
         try:
             run(parse_args(where.torchrun_args(job_file)))
         except ChildFailedError as exc:
-            raise _worker_failure(Path(folder), exc) from None
-        except SignalException:  # Ctrl-C: torchrun stopped the workers; the run resumes from its last checkpoint
-            raise KeyboardInterrupt from None
+            raise _worker_error(Path(folder)) or _worker_death(exc) from None
+        except SignalException:  # Ctrl-C: torchrun stopped the workers; rank 0 says how to resume
+            raise _worker_error(Path(folder)) or KeyboardInterrupt() from None
         results = Path(folder) / RESULTS
         return json.loads(results.read_text()) if results.is_file() else None
 
 
-def _worker_failure(folder: Path, exc: Any) -> ZooError:
-    """The first worker's own error line, or which rank died and how."""
+def _worker_error(folder: Path) -> ZooError | None:
+    """The first worker's own one-line error, if one wrote it."""
     lines = sorted(folder.glob(WORKER_ERROR.format(rank="*")))
-    if lines:
-        code, _, message = lines[0].read_text().partition(" ")
-        error = ZooError(message)
-        error.exit_code = int(code)
-        return error
+    if not lines:
+        return None
+    code, _, message = lines[0].read_text().partition(" ")
+    error = ZooError(message)
+    error.exit_code = int(code)
+    return error
+
+
+def _worker_death(exc: Any) -> ZooError:
+    """Which way a worker died that said nothing itself."""
     first = next(iter(exc.failures.values()), None)
     how = f"exit code {first.exitcode}" if first is not None else "no exit code"
     return DistributedError(f"a worker of the distributed run died ({how}); its output is above", "fix what it names; a run that checkpointed continues with --resume RUN_ID and the same --nproc")

@@ -28,7 +28,7 @@ from zoo_core import distributed, settings, tracking
 from zoo_core.catalog import Catalog
 from zoo_core.data import DataWarning
 from zoo_core.disk import ensure_writable
-from zoo_core.errors import DataError, RecipeError, RefError, shown_path
+from zoo_core.errors import DataError, RecipeError, RefError, ZooError, shown_path
 from zoo_core.heads import head_modules, in_head
 from zoo_core.hub_data import is_hub, local_data, shown
 from zoo_core.names import check_name
@@ -380,6 +380,12 @@ def train_run(prepared: Prepared, scratch: bool, resume_run_id: str | None = Non
     return Outcome(run_id, init, metrics, trainable, total, time.perf_counter() - started, folder / "model", registered, before)
 
 
+class Interrupted(ZooError):
+    """Ctrl-C during a run, which keeps its last checkpoint to resume from."""
+
+    exit_code = 130
+
+
 @contextlib.contextmanager
 def _tracked_run(resume_run_id: str | None, name: str, tags: dict[str, str], parent: str | None) -> Iterator[str]:
     """Rank 0's MLflow run (the only one a distributed run has); every process gets its id."""
@@ -387,7 +393,14 @@ def _tracked_run(resume_run_id: str | None, name: str, tags: dict[str, str], par
         yield distributed.share(None)
         return
     with tracking.run(run_id=resume_run_id, name=None if resume_run_id else name, tags=None if resume_run_id else tags, parent=parent) as run:
-        yield distributed.share(run.info.run_id)
+        run_id = distributed.share(run.info.run_id)
+        try:
+            yield run_id
+        except KeyboardInterrupt:
+            if parent is not None:  # a round of self-training: its parent run is what was stopped
+                raise
+            flags = " and the same --nproc/--nnodes flags" if distributed.world_size() > 1 else ""
+            raise Interrupted(f"stopped by Ctrl-C; run {run_id} keeps its last complete checkpoint", f"continue it with zoo finetune --resume {run_id}{flags}") from None
 
 
 def _finish(

@@ -174,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?")[0]
+        if path == "/invocations":
+            return self._json(405, {"error_code": "BAD_REQUEST", "message": 'POST to /invocations, with {"inputs": [...]} as its JSON body'})
         if path not in ("/ping", "/health"):
             return self._json(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no endpoint {path}; POST /invocations, GET /ping or /health"})
         batcher = self.server.batcher
