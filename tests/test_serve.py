@@ -188,6 +188,11 @@ def test_a_malformed_request_gets_400_and_the_server_keeps_serving(server: dict,
     same_predictions(body["predictions"], [exported["expected"][TEXTS[0]]])
 
 
+def test_a_get_of_invocations_says_to_post(server: dict) -> None:
+    status, body = get(server["port"], "/invocations")
+    assert status == 405 and "POST to /invocations" in body["message"]
+
+
 def test_it_listens_on_loopback_only_by_default(server: dict) -> None:
     with pytest.raises(OSError):  # another loopback address reaches a 0.0.0.0 listener, not a 127.0.0.1 one
         socket.create_connection(("127.0.0.2", server["port"]), timeout=5).close()
