@@ -24,7 +24,8 @@ class ExportModel(mlflow.pyfunc.PythonModel):
 
         self.export, self.adapter, self.runtime = open_classifier(Path(context.artifacts["export"]), load_plugins(), what="the zoo pyfunc model")
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def predict(self, context, model_input, params=None):  # untyped: MLflow infers no schema from Any, and warned twice
+        """Each input's label and scores, as `zoo predict --json` gives them."""
         from zoo_core.predict import classify
 
         inputs = _texts(model_input)
@@ -45,8 +46,10 @@ def _texts(model_input: Any) -> list[str]:
 def log_pyfunc(export_dir: Path, registered_name: str | None) -> str:
     """Log the export as a pyfunc model in the active run (registered as a new version of `registered_name`
     when given); returns the URI to serve: models:/NAME/VERSION, or the logged model's own URI."""
+    import logging
     from importlib.metadata import version
 
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # its CloudPickle caution: the model class is zoo's own
     info = mlflow.pyfunc.log_model(
         name="pyfunc",
         python_model=ExportModel(),
