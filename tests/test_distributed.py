@@ -100,6 +100,7 @@ def test_two_nodes_each_run_the_command_and_node_0_logs(data: dict[str, Path], t
         (["--nproc", "1", "--master-port", "29600"], "this one has a single process; add --nproc N"),
         (["--master-port", "70000"], "--master-port 70000 is not a port"),
         (["--method", "dance"], "unknown method 'dance'"),
+        (["--method", "self-training", "--unlabeled", "raw.csv"], "--method self-training trains its rounds in one process; drop --nproc and --nnodes"),
     ],
 )
 def test_bad_distributed_input_fails_before_any_process_starts(data: dict[str, Path], args: list[str], message: str) -> None:

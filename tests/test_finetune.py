@@ -197,6 +197,12 @@ def test_kill_9_then_resume_finishes_the_same_run(data: dict[str, Path]) -> None
     run_id = checkpoint.parents[1].name
     assert mlflow_client().get_run(run_id).info.status == "RUNNING"
 
+    original = data["val"].read_bytes()
+    try:
+        data["val"].write_bytes(original + b"an edited line,positive\r\n")
+        assert_one_line_error(zoo("finetune", "--resume", run_id, check=False), f"the data of run {run_id} changed since it started", "put the files back as they were")
+    finally:
+        data["val"].write_bytes(original)
     [resumed] = finetune("--resume", run_id)
     assert resumed["run_id"] == run_id and resumed["registered"] == "models:/resumed/1"
     client = mlflow_client()

@@ -7,10 +7,13 @@ import json
 import os
 import random
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from helpers import zoo
+from helpers import ZOO, assert_one_line_error, zoo
 from tiny_models import NEGATIVE, NEUTRAL, POSITIVE, colour_images, tiny_bert, tiny_vit, write_csv
 
 
@@ -83,6 +86,44 @@ def test_a_round_that_keeps_nothing_stops_and_keeps_round_0(reviews: Path) -> No
     outcome = json.loads(result.stdout)[0]
     assert len(outcome["rounds"]) == 1
     assert _client().get_model_version("reviews-nothing", "1").tags["best_round"] == "0"
+
+
+def test_ctrl_c_in_a_round_then_resume_keeps_the_finished_rounds(reviews: Path) -> None:
+    args = ["finetune", str(reviews / "bert"), "--data", str(reviews / "few.csv"), "--unlabeled", str(reviews / "raw.csv"), "--val", str(reviews / "val.csv"),
+            "--method", "self-training", "--lr", "3e-3", "--confidence", "0.51", "--rounds", "1", "--epochs", "12", "--patience", "12"]
+    runs = Path(os.environ["ZOO_HOME"]) / "runs"
+    known = set(runs.iterdir()) if runs.exists() else set()
+    # Ctrl-C as a terminal delivers it (a test worker may ignore SIGINT, and a child inherits that)
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen([str(ZOO), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline, training = time.monotonic() + 300, []
+    while time.monotonic() < deadline and not training and process.poll() is None:  # round 0 done and round 1 checkpointed
+        new = [path for path in runs.iterdir() if path not in known] if runs.exists() else []
+        checkpointed = [path for path in new if list(path.glob("checkpoints/checkpoint-*/trainer_state.json"))]
+        if any((path / "model").is_dir() and path not in checkpointed for path in new):  # a round's checkpoints go once it is done
+            training = [path for path in checkpointed if not (path / "model").exists()]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert training and process.returncode == 130, stderr
+    client = _client()
+    interrupted_round = client.get_run(training[0].name)
+    parent = interrupted_round.data.tags["mlflow.parentRunId"]
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: stopped by Ctrl-C; run {parent} keeps its finished rounds and the last complete checkpoint of the one it was training; continue it with zoo finetune --resume {parent}"
+    ), stderr
+    assert client.get_run(parent).info.status == "FAILED"
+
+    assert_one_line_error(zoo("finetune", "--resume", training[0].name, check=False), f"is round 1 of self-training run {parent}; continue the whole run with zoo finetune --resume {parent}")
+    resumed = zoo("finetune", "--resume", parent, "--json")
+    assert "round 0: trained before the interruption" in resumed.stderr and f"round 1: continuing run {training[0].name} from its last checkpoint" in resumed.stderr
+    outcome = json.loads(resumed.stdout)[0]
+    assert outcome["run_id"] == parent and [row["round"] for row in outcome["rounds"]] == [0, 1]
+    children = client.search_runs([interrupted_round.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(child.data.tags["zoo.round"] for child in children) == ["0", "1"], "no round trained twice"
+    assert {child.info.status for child in children} == {"FINISHED"} and client.get_run(parent).info.status == "FINISHED"
+    assert outcome["registered"] and outcome["metrics"]["macro_f1"] == max(row["macro_f1"] for row in outcome["rounds"])
 
 
 def test_images_self_train_with_a_frozen_backbone_from_a_flat_folder(tmp_path: Path) -> None:

@@ -631,9 +631,15 @@ def adapt_recipe(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Cal
 
 
 def resume(run_id: str, catalog: Catalog, plugins: Plugins, report: Callable[[str], None] = lambda line: None) -> Outcome:
-    """Continue a run from its last complete checkpoint, in the same MLflow run."""
+    """Continue a run from its last complete checkpoint, in the same MLflow run (a multi-run
+    method's parent from its finished rounds)."""
     recipe, scratch, parent = resumable(run_id)
-    return train_run(prepare(recipe, catalog, plugins, report), scratch=scratch, resume_run_id=run_id, parent=parent)
+    prepared = same_data(prepare(recipe, catalog, plugins, report), run_id)
+    if prepared.method.fit:
+        from zoo_core.rounds import train_rounds
+
+        return train_rounds(prepared, report, resume_run_id=run_id)
+    return train_run(prepared, scratch=scratch, resume_run_id=run_id, parent=parent)
 
 
 def resumable(run_id: str) -> tuple[Recipe, bool, str | None]:
@@ -648,12 +654,26 @@ def resumable(run_id: str) -> tuple[Recipe, bool, str | None]:
         raise RecipeError(f"no zoo run {run_id} in {tracking.shown_uri()}", "`zoo runs` lists the runs") from None
     if run.info.status == "FINISHED":
         raise RecipeError(f"run {run_id} already finished", "start a new run with zoo finetune")
-    if "zoo.base_method" in run.data.tags or "zoo.round" in run.data.tags:
-        raise RecipeError(f"run {run_id} trained in rounds ({run.data.tags.get('zoo.method')}); its rounds cannot be resumed one by one", "start it again with zoo finetune")
-    if last_checkpoint(run_dir(run_id) / "checkpoints") is None:
+    tags = run.data.tags
+    if "zoo.round" in tags:
+        parent = tags.get("mlflow.parentRunId", "")
+        raise RecipeError(f"run {run_id} is round {tags['zoo.round']} of {tags.get('zoo.method')} run {parent}", f"continue the whole run with zoo finetune --resume {parent}")
+    rounds = "zoo.base_method" in tags  # a multi-run method's parent resumes from its rounds, not a checkpoint of its own
+    if not rounds and last_checkpoint(run_dir(run_id) / "checkpoints") is None:
         raise RecipeError(f"run {run_id} has no complete checkpoint to resume from", "start it again with zoo finetune")
     recipe = Recipe.model_validate(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/recipe.yaml")))
-    return recipe, run.data.tags.get("zoo.init") == "scratch", run.data.tags.get("zoo.baseline_of")
+    return recipe, tags.get("zoo.init") == "scratch", tags.get("zoo.baseline_of")
+
+
+def same_data(prepared: Prepared, run_id: str) -> Prepared:
+    """A run resumes only on the data it started with: other data would train a model its records do not describe."""
+    import mlflow
+
+    started_with = mlflow.get_run(run_id).data.tags.get("zoo.data_fingerprint")
+    if started_with and started_with != prepared.fingerprint:
+        files = ", ".join(str(path) for path in (prepared.recipe.data, prepared.recipe.val, prepared.recipe.unlabeled) if path is not None)
+        raise DataError(f"the data of run {run_id} changed since it started ({files})", "put the files back as they were, or start a new run with zoo finetune")
+    return prepared
 
 
 def finetune_distributed(
@@ -664,12 +684,14 @@ def finetune_distributed(
     Returns rank 0's outcomes on the node that has it, nothing on the others."""
     if resume_run_id is not None and where.node_rank == 0:
         recipe = resumable(resume_run_id)[0]  # the other nodes learn it from rank 0
+    if recipe is not None and plugins.lookup("method", recipe.method).fit:
+        raise RecipeError(f"--method {recipe.method} trains its rounds in one process", "drop --nproc and --nnodes" + ("" if resume_run_id else ", or train with --method full, freeze or lora"))
     where.check(recipe.batch_size if recipe is not None else None)
-    if resume_run_id is None and recipe is not None:
+    if recipe is not None:
         prepared = prepare(recipe, catalog, plugins, report)  # bad input fails before any process starts
-        if prepared.method.fit:
-            raise RecipeError(f"--method {recipe.method} trains its rounds in one process", "drop --nproc and --nnodes, or train with --method full, freeze or lora")
-        if where.node_rank == 0:
+        if resume_run_id is not None:
+            same_data(prepared, resume_run_id)
+        elif where.node_rank == 0:
             tracking.connect()  # so does a tracking server that does not answer
     job = {"resume": resume_run_id} if resume_run_id else {"recipe": recipe.model_dump(mode="json") if recipe else None}
     results = distributed.launch({**job, "trust_remote_code": settings.trust_remote_code()}, where, report)

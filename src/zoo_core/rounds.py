@@ -3,6 +3,11 @@ round the method keeps logged and registered under the parent.
 
 The method plugin owns the loop (which data each round trains on, when to stop); this
 module owns what every run has: tracking, training through the engine, and prediction.
+
+An interrupted parent resumes by replaying the method's loop: a round that finished
+returns its stored outcome instead of training again, the round that was cut off
+continues from its last checkpoint, and the rest train as usual. Replaying is exact
+because a round's pseudo-labels depend only on the previous round's saved model.
 """
 
 from __future__ import annotations
@@ -17,7 +22,20 @@ from typing import Any
 
 from zoo_core import tracking
 from zoo_core.errors import PluginError
-from zoo_core.finetune import Outcome, Prepared, default_epochs, default_patience, registered_name, run_dir, run_params, run_tags, train_run, version_tags
+from zoo_core.finetune import (
+    Interrupted,
+    Outcome,
+    Prepared,
+    default_epochs,
+    default_patience,
+    last_checkpoint,
+    registered_name,
+    run_dir,
+    run_params,
+    run_tags,
+    train_run,
+    version_tags,
+)
 from zoo_core.refs import MODEL_INFO
 
 
@@ -30,6 +48,7 @@ class Session:
     report: Callable[[str], None]
     rounds: list[Outcome] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # what each round trained on and scored
+    earlier: dict[int, Any] = field(default_factory=dict)  # resuming: each round's latest MLflow run from before
 
     @property
     def train_data(self) -> Any:
@@ -47,23 +66,34 @@ class Session:
         return self.prepared.unlabeled
 
     def train(self, data: Any, round: int, stats: dict[str, float]) -> Outcome:
-        import mlflow
-        from mlflow import MlflowClient
-
-        self.report(f"round {round}: training on {len(data)} examples")
-        recipe = self.prepared.recipe
-        epochs = recipe.epochs or default_epochs(len(data), recipe.batch_size)  # a round with more data needs fewer epochs
-        sized = replace(self.prepared, epochs=epochs, patience=recipe.patience or default_patience(epochs))
-        outcome = train_run(sized, scratch=False, train=data, round_of=(self.parent_run_id, round))
-        mlflow.log_metrics({**stats, **{f"val_{key}": value for key, value in outcome.metrics.items()}}, step=round)
-        client = MlflowClient()
-        for key, value in stats.items():  # on the round's own run too, which has ended
-            client.log_metric(outcome.run_id, key, value)
+        earlier = self.earlier.get(round)
+        if earlier is not None and _finished(earlier):
+            outcome = _stored_outcome(earlier)
+            self.report(f"round {round}: trained before the interruption (run {outcome.run_id})")
+        else:
+            resumed = earlier.info.run_id if earlier is not None and last_checkpoint(run_dir(earlier.info.run_id) / "checkpoints") else None
+            outcome = self._train(data, round, stats, resumed)
         self.rounds.append(outcome)
         counts = {key: int(value) if key == "pseudo_labels" else value for key, value in stats.items()}
         self.history.append({"round": round, "run_id": outcome.run_id, "examples": len(data), **counts, **outcome.metrics, "kept": False})
         shown = ", ".join(f"{key.replace('_', '-')} {value:.3f}" for key, value in outcome.metrics.items() if key != "loss")
         self.report(f"round {round}: validation {shown}")
+        return outcome
+
+    def _train(self, data: Any, round: int, stats: dict[str, float], resumed: str | None) -> Outcome:
+        """One round as a run nested in the parent (or, `resumed`, the round's run continued from its checkpoint)."""
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.report(f"round {round}: " + (f"continuing run {resumed} from its last checkpoint" if resumed else f"training on {len(data)} examples"))
+        recipe = self.prepared.recipe
+        epochs = recipe.epochs or default_epochs(len(data), recipe.batch_size)  # a round with more data needs fewer epochs
+        sized = replace(self.prepared, epochs=epochs, patience=recipe.patience or default_patience(epochs))
+        outcome = train_run(sized, scratch=False, resume_run_id=resumed, train=data, round_of=(self.parent_run_id, round))
+        mlflow.log_metrics({**stats, **{f"val_{key}": value for key, value in outcome.metrics.items()}}, step=round)
+        client = MlflowClient()
+        for key, value in stats.items():  # on the round's own run too, which has ended
+            client.log_metric(outcome.run_id, key, value)
         return outcome
 
     def probabilities(self, outcome: Outcome, data: Any) -> Any:
@@ -91,19 +121,27 @@ class Session:
         return exp / exp.sum(-1, keepdims=True)
 
 
-def train_rounds(prepared: Prepared, report: Callable[[str], None]) -> Outcome:
-    """The method's rounds in one parent run; the round it returns is logged, registered and kept."""
+def train_rounds(prepared: Prepared, report: Callable[[str], None], resume_run_id: str | None = None) -> Outcome:
+    """The method's rounds in one parent run (with `resume_run_id`, that run again, its finished
+    rounds kept); the round it returns is logged, registered and kept."""
     import mlflow
 
     recipe = prepared.recipe
     started = time.perf_counter()
     tags = run_tags(prepared, "pretrained")
-    with tracking.run(name=f"{prepared.base.name}-{recipe.method}", tags=tags) as parent:
+    with tracking.run(run_id=resume_run_id, name=None if resume_run_id else f"{prepared.base.name}-{recipe.method}", tags=None if resume_run_id else tags) as parent:
         run_id = parent.info.run_id
-        mlflow.log_params(run_params(prepared, "pretrained", len(prepared.train)))
-        mlflow.log_text(_recipe_yaml(prepared), "recipe.yaml")
-        session = Session(prepared, run_id, report)
-        kept = prepared.method.fit(session)
+        if resume_run_id is None:
+            mlflow.log_params(run_params(prepared, "pretrained", len(prepared.train)))
+            mlflow.log_text(_recipe_yaml(prepared), "recipe.yaml")
+        session = Session(prepared, run_id, report, earlier=_earlier_rounds(parent.info) if resume_run_id else {})
+        try:
+            kept = prepared.method.fit(session)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"stopped by Ctrl-C; run {run_id} keeps its finished rounds and the last complete checkpoint of the one it was training",
+                f"continue it with zoo finetune --resume {run_id}",
+            ) from None
         if kept not in session.rounds:
             raise PluginError(f"method '{recipe.method}' returned {type(kept).__name__} from fit, not one of its rounds", "fix the plugin: fit returns what session.train returned")
         best = session.rounds.index(kept)
@@ -119,6 +157,27 @@ def train_rounds(prepared: Prepared, report: Callable[[str], None]) -> Outcome:
     return Outcome(run_id, "pretrained", kept.metrics, kept.trainable, kept.total, time.perf_counter() - started, model_dir, registered, {}, session.history)
 
 
+def _earlier_rounds(parent: Any) -> dict[int, Any]:
+    """The interrupted parent's rounds: the latest run of each (a round cut off before its first
+    checkpoint starts again as a new run)."""
+    from mlflow import MlflowClient
+
+    found = MlflowClient().search_runs([parent.experiment_id], f"tags.mlflow.parentRunId = '{parent.run_id}'", order_by=["attributes.start_time ASC"])
+    return {int(run.data.tags["zoo.round"]): run for run in found if "zoo.round" in run.data.tags}
+
+
+def _finished(run: Any) -> bool:
+    return run.info.status == "FINISHED" and (run_dir(run.info.run_id) / "model").is_dir()
+
+
+def _stored_outcome(run: Any) -> Outcome:
+    """A finished round as `session.train` returned it, read back from its MLflow run."""
+    metrics = run.data.metrics
+    scores = {key.removeprefix("final_"): value for key, value in metrics.items() if key.startswith("final_")}
+    seconds = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
+    return Outcome(run.info.run_id, "pretrained", scores, int(metrics["trainable_parameters"]), int(metrics["total_parameters"]), seconds, run_dir(run.info.run_id) / "model", None, {})
+
+
 def _recipe_yaml(prepared: Prepared) -> str:
     import yaml
 
@@ -128,6 +187,7 @@ def _recipe_yaml(prepared: Prepared) -> str:
 def _keep(kept: Outcome, rounds: list[Outcome], target: Path, run_id: str) -> Path:
     """The kept round's model becomes the parent's (its zoo-model.json naming the parent run);
     the other rounds' model folders go: their runs keep their metrics."""
+    shutil.rmtree(target, ignore_errors=True)  # a resumed parent may have copied it before it was stopped
     shutil.copytree(kept.model_dir, target)
     info = json.loads((target / MODEL_INFO).read_text())
     (target / MODEL_INFO).write_text(json.dumps({**info, "run_id": run_id, "round_run_id": kept.run_id}, indent=2))
