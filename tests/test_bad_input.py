@@ -100,6 +100,7 @@ CASES = [
     ("predict-not-export", "predict {f}/tiny-bert-ckpt hello", {}, 2, ["has no task head to predict with", "zoo finetune adds a classifier"]),
     ("damaged-export", "predict {f}/damaged-export hello", {}, 2, ["zoo-export.json"]),
     ("unknown-format", "export tiny-bert --format nope", {}, 2, ["nope"]),
+    ("export-data-generator", "export tiny-gpt2 --data {f}/good.csv", {}, 2, ["zoo cannot score a text-generation export", "zoo eval REF --data FILE"]),
     ("corpus-no-text", "adapt tiny-bert --data {f}/blank.txt", {}, 2, ["blank.txt has no text", "one document per line"]),
     ("mlm-on-decoder", "adapt tiny-gpt2 --data {f}/corpus.txt --objective mlm", {}, 2, ["has no masked-language-model form", "adapt it with the clm objective"]),
     ("prompt-no-text", "eval tiny-gpt2 --data {f}/good.csv --prompt Sentiment: --choices positive,negative", {}, 2, ["has no {text}", "--prompt"]),

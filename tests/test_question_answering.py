@@ -73,7 +73,10 @@ def test_predict_from_the_model_and_its_export_give_the_same_spans(qa: dict[str,
     assert long["context"][answer["start"] : answer["end"]] == answer["answer"] and answer["start"] > 200 and 0 < answer["score"] <= 1
 
     export = qa["folder"] / "people-qa-onnx"
-    zoo("export", "models:/people-qa/1", "--out", str(export))
+    table = zoo("export", "models:/people-qa/1", "--out", str(export), "--data", str(qa["test"]), "--accept-drop", "0").stdout
+    scores = json.loads((export / "zoo-export.json").read_text())["metrics"]  # SQuAD F1 of PyTorch and the export, compared
+    assert scores["metric"] == "f1" and scores["fp32"]["f1"] == pytest.approx(scores["pytorch"]["f1"], abs=1e-9) and scores["pytorch"]["exact_match"] >= 0.6
+    assert f"{scores['fp32']['f1']:.3f} (+0.0 pt)" in table and "F1" in table, table
     printed = zoo("predict", str(export), *asked, "--file", str(questions)).stdout.strip().splitlines()
     from_export = [line.split("\t") for line in printed]  # answer, score, [start:end], question
     assert [(row[0], row[2], row[3]) for row in from_export] == [(row["answer"], f"[{row['start']}:{row['end']}]", row["question"]) for row in from_model]

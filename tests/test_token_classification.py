@@ -65,9 +65,15 @@ def test_predicted_entities_have_spans_and_the_export_finds_the_same(ner: dict[s
             assert result["input"][entity["start"] : entity["end"]] == entity["word"] and 0 < entity["score"] <= 1
 
     export = ner["folder"] / "ner-onnx"
-    report = json.loads(zoo("export", "models:/ner-bert/1", "--out", str(export), "--json").stdout)
+    test = ner["folder"] / "test.jsonl"
+    report = json.loads(zoo("export", "models:/ner-bert/1", "--out", str(export), "--quantize", "int8", "--data", str(test), "--accept-drop", "100", "--json").stdout)
     assert report["details"]["outputs"] == ["logits"]
-    from_onnx = json.loads(zoo("predict", str(export), *SENTENCES, "--json").stdout)
+    scores = report["metrics"]  # entity F1 of PyTorch and of each variant on the test sentences
+    assert scores["metric"] == "f1" and scores["examples"] == 60
+    assert scores["pytorch"]["f1"] == pytest.approx(json.loads(zoo("eval", "models:/ner-bert/1", "--data", str(test), "--json").stdout)["f1"])
+    assert scores["fp32"]["f1"] == pytest.approx(scores["pytorch"]["f1"], abs=1e-9) and scores["fp32"]["drop_points"] == 0
+    assert set(scores["int8"]) >= {"precision", "recall", "f1", "drop_points"}
+    from_onnx = json.loads(zoo("predict", str(export), *SENTENCES, "--variant", "fp32", "--json").stdout)  # not the int8 graph predict would pick
     for torch_result, onnx_result in zip(from_model, from_onnx):
         assert [{key: entity[key] for key in SPAN} for entity in onnx_result["entities"]] == [{key: entity[key] for key in SPAN} for entity in torch_result["entities"]]
         assert [entity["score"] for entity in onnx_result["entities"]] == pytest.approx([entity["score"] for entity in torch_result["entities"]], abs=1e-4)

@@ -39,6 +39,28 @@ def tiny_bert(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def wordpiece_bert(folder: Path, texts: list[str], vocab_size: int, **config: Any) -> Path:
+    """A BERT encoder (random weights, fixed seed: the untrained scores are stable) with a lowercasing
+    WordPiece tokenizer trained here on `texts`; `config` sets BertConfig's sizes."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL))
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), num_hidden_layers=2, **config)).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
 def sentiment_rows(count: int, seed: int) -> list[tuple[str, str]]:
     """Sentences whose label is carried by one sentiment word among neutral ones."""
     rng = random.Random(seed)

@@ -12,6 +12,8 @@ import json
 import random
 from pathlib import Path
 
+from tiny_models import wordpiece_bert
+
 PEOPLE = ["Angela Merkel", "John Smith", "Marie Curie", "Ada Lovelace", "Alan Turing", "Grace Hopper", "Nelson Mandela", "Frida Kahlo", "Kofi Annan", "Indira Gandhi"]
 PLACES = ["Paris", "Berlin", "New York", "Lagos", "Tokyo", "Buenos Aires", "Nairobi", "Oslo", "Mumbai", "Toronto"]
 ORGS = ["Acme Corp", "Globex", "Initech", "Umbrella Group", "Stark Industries", "Wayne Enterprises", "Hooli", "Vandelay Imports"]
@@ -24,7 +26,6 @@ TEMPLATES = [
     "people in {LOC} like {ORG} products .",
 ]
 POOLS = {"PER": PEOPLE, "LOC": PLACES, "ORG": ORGS}
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def sentence(rng: random.Random) -> tuple[list[str], list[str]]:
@@ -65,22 +66,6 @@ def write_conll(path: Path, rows: list[tuple[list[str], list[str]]]) -> Path:
 
 
 def tiny_ner_bert(folder: Path, vocab_size: int = 150) -> Path:
-    """A 2-layer BERT (random weights, fixed seed) with a lowercasing WordPiece tokenizer trained on the generated sentences."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator([" ".join(tokens) for tokens, _ in sentences(500, 0)], trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL))
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)  # the same "pretrained" weights every run: the untrained f1 is stable
-    BertModel(config).save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return folder
+    """A 2-layer BERT with a WordPiece tokenizer trained on the generated sentences."""
+    texts = [" ".join(tokens) for tokens, _ in sentences(500, 0)]
+    return wordpiece_bert(folder, texts, vocab_size, hidden_size=32, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)

@@ -16,6 +16,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from tiny_models import wordpiece_bert
+
 NAMES = ["Anna", "Bruno", "Chen", "Dalia", "Emil", "Farah", "Goran", "Hana", "Ivo", "Jia", "Kofi", "Lena", "Mateo", "Nia", "Oskar", "Priya"]
 CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Quito", "Hanoi", "Dublin", "Nairobi", "Porto", "Seoul", "New York", "Cape Town"]
 ORGS = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Blue Harbor Bank", "Vandelay Imports"]
@@ -26,7 +28,6 @@ FILLER = [
     "Many people enjoy walking by the river.",
     "The old bridge was painted green.",
 ]
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def qa_rows(count: int, seed: int, long_share: float = 0.25) -> list[dict[str, Any]]:
@@ -63,23 +64,8 @@ def write_nested_squad(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def tiny_qa_bert(folder: Path) -> Path:
-    """A 2-layer BERT encoder (random, fixed weights) with a WordPiece tokenizer trained on the generated texts."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
+    """A 2-layer BERT encoder with a WordPiece tokenizer trained on the generated texts."""
     texts = [row["context"] + " " + row["question"] for row in qa_rows(300, 0)]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=400, special_tokens=SPECIAL))
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, max_position_embeddings=128, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)  # the same "pretrained" weights every run: the untrained scores are stable
-    BertModel(config).save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return folder
+    return wordpiece_bert(
+        folder, texts, 400, hidden_size=64, num_attention_heads=4, intermediate_size=128, max_position_embeddings=128, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import Columns, DataError, ExportSpec, RecipeError, Runtime, shown_path, trust_remote_code, warn_dropped
+from zoo_core import Columns, DataError, ExportReport, ExportSpec, RecipeError, Runtime, shown_path, trust_remote_code, warn_dropped
 from zoo_nlp.tokenizer import load_tokenizer
 
 N_BEST = 20  # start and end candidates per window, as in run_qa.py
@@ -260,6 +260,7 @@ class QuestionAnswering:
     """The `TaskAdapter` for question-answering: start and end logits over the context's tokens."""
 
     labelled = False
+    export_metric = "f1"  # what `zoo export --data` compares between PyTorch and each variant: SQuAD's F1
 
     def __init__(self) -> None:
         self.max_length = DEFAULT_MAX_LENGTH
@@ -387,14 +388,24 @@ class QuestionAnswering:
     def predict_export(self, runtime: Runtime, export_dir: Path, inputs: list[Any], labels: list[str], top: int) -> list[dict[str, Any]]:
         from zoo_core.export import read_export
 
-        items = _inputs(inputs)
-        windows, pad_id = export_windows(export_dir, items, read_export(export_dir).report.max_length)
-        starts, ends = [], []
-        for feed in batches(windows, pad_id):
-            start_logits, end_logits = runtime.run(feed)[:2]
-            starts.extend(start_logits)
-            ends.extend(end_logits)
-        return answers(items, windows, starts, ends)
+        return export_answers(runtime, export_dir, _inputs(inputs), read_export(export_dir).report.max_length)
+
+    def score_export(self, runtime: Runtime, export_dir: Path, report: ExportReport, dataset: Any) -> dict[str, float]:
+        """`evaluate`'s scores for an export: its answers, decoded as PyTorch's are."""
+        items = [{"question": question, "context": context} for question, context in zip(dataset["question"], dataset["context"])]
+        found = export_answers(runtime, export_dir, items, report.max_length)
+        return squad_scores([result["answer"] for result in found], [gold["text"] for gold in dataset["answers"]])
+
+
+def export_answers(runtime: Runtime, export_dir: Path, items: list[dict[str, str]], max_length: int) -> list[dict[str, Any]]:
+    """Answers from an export's start and end logits, window by window."""
+    windows, pad_id = export_windows(export_dir, items, max_length)
+    starts, ends = [], []
+    for feed in batches(windows, pad_id):
+        start_logits, end_logits = runtime.run(feed)[:2]
+        starts.extend(start_logits)
+        ends.extend(end_logits)
+    return answers(items, windows, starts, ends)
 
 
 def answer_tokens(item: Window, start_char: int, end_char: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zoo_core import Columns, DataError, ExportSpec, RecipeError, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
+from zoo_core import Columns, DataError, ExportReport, ExportSpec, RecipeError, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
 from zoo_nlp.tokenizer import load_tokenizer
 
 TOKEN_COLUMNS = ("tokens", "words")
@@ -184,21 +184,37 @@ def entities(logits: Any, windows: list[tuple[int, Any]], texts: list[str], labe
 def encode_texts(tokenizer: Any, texts: list[Any], max_length: int, pad_id: int) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
     """Raw texts through a `tokenizers.Tokenizer`, a long one in windows of `max_length` tokens overlapping by a
     quarter: numpy model inputs, one row per window, and (text index, encoding) with word ids and offsets."""
-    import numpy as np
-
     for text in texts:
         if not isinstance(text, str):
             raise DataError(f"a token-classification model tags texts, not {text!r}", "give one text per argument, or a .txt file with one text per line with --file")
     tokenizer.enable_truncation(max_length, stride=max_length // 4)
     tokenizer.no_padding()
     windows = [(index, window) for index, encoded in enumerate(tokenizer.encode_batch(texts)) for window in (encoded, *encoded.overflowing)]
-    width = max(len(window.ids) for _, window in windows)
-    arrays = {name: np.full((len(windows), width), pad_id if name == "input_ids" else 0, dtype=np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
-    for row, (_, window) in enumerate(windows):
-        arrays["input_ids"][row, : len(window.ids)] = window.ids
-        arrays["attention_mask"][row, : len(window.ids)] = window.attention_mask
-        arrays["token_type_ids"][row, : len(window.ids)] = window.type_ids
-    return arrays, windows
+    return padded([window for _, window in windows], pad_id), windows
+
+
+def padded(encodings: list[Any], pad_id: int) -> dict[str, Any]:
+    """`tokenizers` encodings as numpy model inputs, one row each, padded to the longest."""
+    import numpy as np
+
+    width = max(len(encoding.ids) for encoding in encodings)
+    arrays = {name: np.full((len(encodings), width), pad_id if name == "input_ids" else 0, dtype=np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+    for row, encoding in enumerate(encodings):
+        arrays["input_ids"][row, : len(encoding.ids)] = encoding.ids
+        arrays["attention_mask"][row, : len(encoding.ids)] = encoding.attention_mask
+        arrays["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
+    return arrays
+
+
+def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 (seqeval's, as conlleval counts them)."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    return {
+        "precision": float(precision_score(gold, predicted, zero_division=0)),
+        "recall": float(recall_score(gold, predicted, zero_division=0)),
+        "f1": float(f1_score(gold, predicted, zero_division=0)),
+    }
 
 
 def export_pad_id(export_dir: Path, tokenizer: Any) -> int:
@@ -216,6 +232,7 @@ class TokenClassification:
     """The `TaskAdapter` for token-classification: BIO tags per word, scored entity by entity with seqeval."""
 
     labelled = False  # one tag per word, not one label per row: the engine's accuracy path does not apply
+    export_metric = "f1"  # what `zoo export --data` compares between PyTorch and each variant: entity F1
 
     def __init__(self) -> None:
         self.max_length = DEFAULT_MAX_LENGTH
@@ -289,18 +306,11 @@ class TokenClassification:
 
     def evaluate(self, model: Any, processor: Any, dataset: Any, labels: list[str]) -> dict[str, float]:
         """Entity-level precision, recall and F1 (seqeval) over the words' first sub-tokens."""
-        from seqeval.metrics import f1_score, precision_score, recall_score
-
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         unseen = sorted({tag for row in dataset["ner_tags"] for tag in row} - set(names))
         if unseen:
             raise DataError(f"the data has tags the model never saw in training: {', '.join(unseen[:5])}", f"its tags are {', '.join(names)}")
-        gold, predicted = self._tag_pairs(model, processor, self.encode(dataset, processor, names, self.max_length), names)
-        return {
-            "precision": float(precision_score(gold, predicted, zero_division=0)),
-            "recall": float(recall_score(gold, predicted, zero_division=0)),
-            "f1": float(f1_score(gold, predicted, zero_division=0)),
-        }
+        return entity_scores(*self._tag_pairs(model, processor, self.encode(dataset, processor, names, self.max_length), names))
 
     def _tag_pairs(self, model: Any, processor: Any, encoded: Any, names: list[str]) -> tuple[list[list[str]], list[list[str]]]:
         """Gold and predicted tags of every word the model saw (words cut by --max-length are left out of both)."""
@@ -360,6 +370,27 @@ class TokenClassification:
             arrays, encodings = self._export_encode(export_dir, chunk, report.max_length)
             results.extend(entities(runtime.run(arrays)[0], encodings, chunk, report.labels))
         return results
+
+    def score_export(self, runtime: Any, export_dir: Path, report: ExportReport, dataset: Any) -> dict[str, float]:
+        """`evaluate`'s scores for an export: the same words (cut at the export's length), tagged on their first sub-tokens."""
+        import numpy as np
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(report.max_length)
+        tokenizer.no_padding()
+        pad_id = export_pad_id(export_dir, tokenizer)
+        gold: list[list[str]] = []
+        predicted: list[list[str]] = []
+        for start in range(0, len(dataset), BATCH):
+            rows = dataset[start : start + BATCH]
+            encodings = tokenizer.encode_batch(rows["tokens"], is_pretokenized=True)
+            logits = np.asarray(runtime.run(padded(encodings, pad_id))[0])
+            for encoding, row_logits, tags in zip(encodings, logits, rows["ner_tags"]):
+                firsts = [position for position, label in enumerate(aligned(encoding.word_ids, list(range(len(tags))))) if label != IGNORED]
+                gold.append([tags[encoding.word_ids[position]] for position in firsts])
+                predicted.append([report.labels[index] for index in row_logits[firsts].argmax(-1)])
+        return entity_scores(gold, predicted)
 
     @staticmethod
     def _export_encode(export_dir: Path, inputs: list[str], max_length: int) -> tuple[dict[str, Any], list[tuple[int, Any]]]:

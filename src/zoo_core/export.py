@@ -22,6 +22,7 @@ from zoo_core.disk import disk_full, ensure_writable, out_of_space
 from zoo_core.errors import PluginError, RecipeError, RefError, ZooError
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve, task_for
+from zoo_core.scores import metric_name
 from zoo_core.store import folder_size, refused_pickle, replace_folder
 from zoo_core.types import Columns, ExportReport, Runtime, TaskAdapter
 
@@ -119,8 +120,8 @@ def export_model(
     domain = options.get("domain") or model.domain
     with refused_pickle(model.name):
         task, adapter = plugins.task_adapter(domain, task_for(model, domain, catalog, plugins), ref)
-    if options.get("data") and not adapter.labelled:
-        raise RecipeError("--data checks a classifier's accuracy; this model is not a classifier", "evaluate it with zoo eval REF --data FILE")
+    if options.get("data") and not (adapter.labelled or hasattr(adapter, "score_export")):
+        raise RecipeError(f"--data compares the scores of PyTorch and the export; zoo cannot score a {task} export", "evaluate the model with zoo eval REF --data FILE")
     target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     ensure_writable(target.parent)
@@ -164,20 +165,24 @@ def export_model(
 
 
 def check_metrics(ref: str, export: Export, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins) -> dict[str, Any]:
-    """Accuracy of PyTorch and of each variant on held-out data; a drop beyond `accept_drop` points is refused."""
+    """The task's scores for PyTorch and for each variant on held-out data (a classifier's accuracy, a
+    tagger's entity F1, ...); a variant that loses more than `accept_drop` points of the headline score is refused."""
     from zoo_core.finetune import evaluate
 
-    reference = evaluate(ref, data, Columns(), catalog, plugins)["accuracy"]
+    headline = "accuracy" if adapter.labelled else adapter.export_metric
+    evaluated = evaluate(ref, data, Columns(), catalog, plugins)
+    reference = {key: value for key, value in evaluated.items() if key not in ("model", "data", "examples")}
     dataset = adapter.read(data, Columns())
-    metrics: dict[str, Any] = {"data": str(data), "examples": len(dataset), "pytorch": {"accuracy": reference}}
+    metrics: dict[str, Any] = {"data": str(data), "examples": len(dataset), "metric": headline, "pytorch": reference}
     for name in export.report.variants:
         runtime = open_runtime(export, plugins, None, name)
-        accuracy = runtime_accuracy(runtime, export, adapter, dataset)
-        drop = (reference - accuracy) * 100
-        metrics[name] = {"accuracy": accuracy, "drop_points": round(drop, 2), "provider": runtime.provider}
+        with plugin_errors(f"the {export.task} adapter", "score_export"):
+            scores = {"accuracy": runtime_accuracy(runtime, export, adapter, dataset)} if adapter.labelled else adapter.score_export(runtime, export.path, export.report, dataset)
+        drop = (reference[headline] - scores[headline]) * 100
+        metrics[name] = {**scores, "drop_points": round(drop, 2), "provider": runtime.provider}
         if drop > accept_drop:
             raise AccuracyDropError(
-                f"the {name} variant loses {drop:.1f} accuracy points on {data.name} ({reference:.3f} -> {accuracy:.3f}); nothing was kept",
+                f"the {name} variant loses {drop:.1f} {metric_name(headline)} points on {data.name} ({reference[headline]:.3f} -> {scores[headline]:.3f}); nothing was kept",
                 f"pass --accept-drop {drop:.1f} to keep it anyway, or export without it",
             )
     return metrics
@@ -211,7 +216,7 @@ def _log_to_mlflow(export: Export, log_model: Callable[[Path, ExportReport], str
         trained = MlflowClient().search_model_versions(f"run_id='{export.run_id}'")
         mlflow.log_artifacts(str(export.path), "export")
         if export.metrics:
-            mlflow.log_metrics({f"{name}_accuracy": values["accuracy"] for name, values in export.metrics.items() if isinstance(values, dict)})
+            mlflow.log_metrics({f"{name}_{key}": value for name, values in export.metrics.items() if isinstance(values, dict) for key, value in values.items() if isinstance(value, float) and key != "drop_points"})
         model_uri = log_model(export.path, export.report) if log_model else None
         if model_uri:
             mlflow.set_tag(f"zoo.{export.format}_model", model_uri)

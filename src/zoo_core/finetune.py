@@ -115,22 +115,7 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     if recipe.register_as is not None:
         check_name(recipe.register_as, "a registered model name", "--register sentiment-lora")
     method = plugins.lookup("method", recipe.method)
-    if method.fit and recipe.base_method not in plugins.methods():
-        raise RecipeError(f"--base-method {recipe.base_method} is not a method", f"use --base-method {' or '.join(name for name, other in plugins.methods().items() if not other.fit)}")
-    trains = plugins.lookup("method", recipe.base_method) if method.fit else method
-    if trains.fit:
-        raise RecipeError(f"--base-method {recipe.base_method} trains in rounds itself", "use --base-method full, freeze or lora")
-    if method.fit and recipe.baseline:
-        raise RecipeError(f"--baseline {recipe.baseline} compares one run with another; --method {recipe.method} trains several", "drop --baseline, or compare with a --method full run")
-    defaults = Recipe()
-    given = sorted(name for name in ("rounds", "confidence", "max_per_class", "base_method") if getattr(recipe, name) != getattr(defaults, name))
-    if given and not method.fit:
-        flag = "--" + given[0].replace("_", "-")
-        raise RecipeError(f"{flag} is read by --method self-training, not by --method {recipe.method}", f"add --method self-training, or drop {flag}")
-    if method.fit and recipe.unlabeled is None:
-        raise RecipeError(f"--method {recipe.method} needs data without labels", "pass --unlabeled FILE (the format of --data; a label column there is ignored)")
-    if recipe.unlabeled is not None and not method.fit:
-        raise RecipeError(f"--unlabeled is read by --method self-training, not by --method {recipe.method}", "add --method self-training, or drop --unlabeled")
+    trains = methods_for(recipe, method, plugins)
     if recipe.domain is not None:
         plugins.lookup("domain", recipe.domain)
     base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
@@ -169,6 +154,28 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     return Prepared(
         recipe, base, domain_name, task, method, trains, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience, sources, unlabeled
     )
+
+
+def methods_for(recipe: Recipe, method: Method, plugins: Plugins) -> Method:
+    """The method that prepares each model: the named one, or a multi-run method's --base-method.
+    Multi-run flags without a multi-run method (and the reverse) are refused, not ignored."""
+    if method.fit and recipe.base_method not in plugins.methods():
+        raise RecipeError(f"--base-method {recipe.base_method} is not a method", f"use --base-method {' or '.join(name for name, other in plugins.methods().items() if not other.fit)}")
+    trains = plugins.lookup("method", recipe.base_method) if method.fit else method
+    if trains.fit:
+        raise RecipeError(f"--base-method {recipe.base_method} trains in rounds itself", "use --base-method full, freeze or lora")
+    if method.fit and recipe.baseline:
+        raise RecipeError(f"--baseline {recipe.baseline} compares one run with another; --method {recipe.method} trains several", "drop --baseline, or compare with a --method full run")
+    defaults = Recipe()
+    given = sorted(name for name in ("rounds", "confidence", "max_per_class", "base_method") if getattr(recipe, name) != getattr(defaults, name))
+    if given and not method.fit:
+        flag = "--" + given[0].replace("_", "-")
+        raise RecipeError(f"{flag} is read by --method self-training, not by --method {recipe.method}", f"add --method self-training, or drop {flag}")
+    if method.fit and recipe.unlabeled is None:
+        raise RecipeError(f"--method {recipe.method} needs data without labels", "pass --unlabeled FILE (the format of --data; a label column there is ignored)")
+    if recipe.unlabeled is not None and not method.fit:
+        raise RecipeError(f"--unlabeled is read by --method self-training, not by --method {recipe.method}", "add --method self-training, or drop --unlabeled")
+    return trains
 
 
 def read_unlabeled(adapter: TaskAdapter, recipe: Recipe, columns: Columns, task: str, train: Any, val: Any, report: Callable[[str], None]) -> Any:

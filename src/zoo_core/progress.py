@@ -19,16 +19,17 @@ import sys
 import time
 from typing import Any
 
-NAMES = {"macro_f1": "macro-F1", "loss": "val loss"}
+from zoo_core.scores import metric_name
+
 NOT_METRICS = ("runtime", "samples_per_second", "steps_per_second", "epoch", "total_flos")
 LIVE_LOSS_EVERY_S = 1.0  # reading the running loss syncs the device, so not at every step
 BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # tqdm's, less the rate: room for the losses at 80 columns
 
 
-def metric_name(key: str) -> str:
+def evaluated_name(key: str) -> str:
     """`eval_macro_f1` -> `macro-F1`, `eval_loss` -> `val loss`, `eval_accuracy` -> `accuracy`."""
     key = key.removeprefix("eval_")
-    return NAMES.get(key, key.replace("_", " "))
+    return "val loss" if key == "loss" else metric_name(key)
 
 
 def epoch_line(epoch: int, epochs: int, train_loss: float | None, evaluation: dict[str, Any]) -> str:
@@ -38,7 +39,7 @@ def epoch_line(epoch: int, epochs: int, train_loss: float | None, evaluation: di
         parts.append(f"train loss {train_loss:.3f}")
     for key, value in evaluation.items():
         if key.startswith("eval_") and not key.endswith(NOT_METRICS) and isinstance(value, (int, float)):
-            parts.append(f"{metric_name(key)} {value:.3f}")
+            parts.append(f"{evaluated_name(key)} {value:.3f}")
     return "  ".join(parts)
 
 

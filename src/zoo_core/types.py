@@ -108,7 +108,9 @@ class TaskAdapter(Protocol):
     which an exporter calls to compare generated tokens with PyTorch's, and
     `score_choices(model_dir, contexts, choices)` for prompting. Unlabelled tasks whose
     labels are not one per row (a tagger's tags) add `labels_of(train, val)`, the
-    label list the model's head is built for. `predict_model`/`predict_export` return
+    label list the model's head is built for; with `score_export(runtime, export_dir,
+    report, dataset)` and `export_metric` (the key compared), `zoo export --data` scores
+    their exports as `evaluate` scores the model. `predict_model`/`predict_export` return
     one dict per input: `label`/`score`/`top` (classifiers), `entities` (taggers: dicts
     with `entity_group`, `word`, `start`, `end`, `score`) or `answer`/`start`/`end`/
     `score`/`question` (extractive QA, whose inputs are `{"question", "context"}` dicts).

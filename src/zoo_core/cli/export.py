@@ -29,8 +29,8 @@ def register(app: typer.Typer, context: Context) -> None:
         optimize: Annotated[bool, typer.Option(help="Also write a fused graph (onnxruntime transformer optimizer).")] = False,
         quantize: Annotated[Optional[str], typer.Option(help="int8: also write a dynamic int8 graph for CPUs.")] = None,
         fp16: Annotated[bool, typer.Option(help="Also write a fused fp16 graph for GPUs (fp32 inputs and outputs).")] = False,
-        data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare accuracy of PyTorch and every variant.")] = None,
-        accept_drop: Annotated[Optional[float], typer.Option(help="Accuracy points an int8/fp16 variant may lose [1.0].")] = None,
+        data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare the score of PyTorch and every variant (accuracy; entity F1 for taggers, F1 for question answering).")] = None,
+        accept_drop: Annotated[Optional[float], typer.Option(help="Points of that score an int8/fp16 variant may lose [1.0].")] = None,
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
@@ -44,6 +44,7 @@ def register(app: typer.Typer, context: Context) -> None:
         from zoo_core.cli.tables import fitted_table
 
         from zoo_core.export import EXPORT_INFO, export_model
+        from zoo_core.scores import metric_name
 
         options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle, "domain": domain}
         from zoo_core.tracking import tracking_uri, uses_default_store
@@ -56,8 +57,9 @@ def register(app: typer.Typer, context: Context) -> None:
             print(json.dumps({"path": str(done.path), **info, "served_as": done.served_as}, indent=2, default=str))
             return
         columns = [Column("variant", no_wrap=True), Column("files", overflow="fold"), Column("max abs diff vs PyTorch", justify="right", min_width=9)]
-        if done.metrics:
-            columns.append(Column("accuracy", justify="right", no_wrap=True))
+        scored = done.metrics.get("metric") if done.metrics else None  # accuracy, F1, ...: the score --data compared
+        if scored:
+            columns.append(Column(metric_name(scored), justify="right", no_wrap=True))
         greedy = done.report.details.get("greedy_match") or {}
         if greedy:
             columns.append(Column("greedy tokens = PyTorch", justify="right", min_width=8))
@@ -68,11 +70,11 @@ def register(app: typer.Typer, context: Context) -> None:
             row = [name, ", ".join(variant.files.values()), shown]
             if greedy:
                 row.append(f"{greedy.get(name, 0.0):.0%} of prompts")
-            if done.metrics:
-                row.append(f"{done.metrics[name]['accuracy']:.3f} ({0.0 - done.metrics[name]['drop_points']:+.1f} pt)")
+            if scored:
+                row.append(f"{done.metrics[name][scored]:.3f} ({0.0 - done.metrics[name]['drop_points']:+.1f} pt)")
             rows.append(row)
-        if done.metrics:
-            rows.append(["pytorch", "", "", f"{done.metrics['pytorch']['accuracy']:.3f}"])
+        if scored:
+            rows.append(["pytorch", "", "", *([""] * bool(greedy)), f"{done.metrics['pytorch'][scored]:.3f}"])
         console = Console()
         console.print(fitted_table(str(done.path), columns, rows, console.width, drop=("files",)))
         example = '--question "..." --context "..."' if done.task == "question-answering" else '"..."'

@@ -11,16 +11,12 @@ import typer
 from zoo_core import settings
 from zoo_core.cli.context import Context
 from zoo_core.errors import RecipeError
+from zoo_core.scores import metric_name
 from zoo_core.cli.options import AllowPickle, AsJson, MasterAddr, MasterPort, NodeRank, Nnodes, Nproc, TrustRemoteCode, launch
 
 
 def _report(line: str) -> None:
     print(line, file=sys.stderr)
-
-
-def metric_name(key: str) -> str:
-    """accuracy, macro-F1, image->text R@1 ...: the names a table or a sentence shows."""
-    return {"macro_f1": "macro-F1", "rouge_l": "ROUGE-L", "bleu": "BLEU", "f1": "F1", "exact_match": "exact match"}.get(key) or key.replace("image_to_text_recall_at_", "image->text R@").replace("text_to_image_recall_at_", "text->image R@")
 
 
 def register(app: typer.Typer, context: Context) -> None:
