@@ -97,9 +97,10 @@ def test_torchscript_export_predicts_and_benchmarks_like_an_onnx_one(site: Path,
     assert "torchscript fp32 on torch cpu" in predicted.stderr
     onnx_out = tmp_path / "onnx"
     zoo("export", trained["model_dir"], "--out", str(onnx_out))
-    for text in ("a superb cast", "an awful ending"):
-        [script] = json.loads(zoo("predict", str(out), text, "--json", env=env).stdout)
-        [graph] = json.loads(zoo("predict", str(onnx_out), text, "--json", "--variant", "fp32").stdout)
+    texts = ["a superb cast", "an awful ending"]
+    scripted = json.loads(zoo("predict", str(out), *texts, "--json", env=env).stdout)
+    graphed = json.loads(zoo("predict", str(onnx_out), *texts, "--json", "--variant", "fp32").stdout)
+    for script, graph in zip(scripted, graphed, strict=True):
         assert abs(script["scores"]["positive"] - graph["scores"]["positive"]) < 1e-4, "both formats give the model's answer"
 
     bench = json.loads(zoo("bench", str(out), "--batch", "1,4", "--length", "16", "--runs", "3", "--rounds", "2", "--threads", "1", "--json", env=env).stdout)
