@@ -57,7 +57,7 @@ def register(app: typer.Typer, context: Context) -> None:
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<method>).")] = None,
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
-        resume: Annotated[Optional[str], typer.Option(help="Continue run RUN_ID from its last checkpoint.")] = None,
+        resume: Annotated[Optional[str], typer.Option(metavar="RUN_ID", help="Continue run RUN_ID from its last checkpoint (self-training: from its finished rounds), on the same data.")] = None,
         nproc: Nproc = 1,
         nnodes: Nnodes = 1,
         node_rank: NodeRank = 0,
