@@ -80,8 +80,9 @@ def test_pseudo_labels_teach_what_the_labels_did_not(reviews: Path) -> None:
 
 
 def test_a_round_that_keeps_nothing_stops_and_keeps_round_0(reviews: Path) -> None:
-    result = zoo("finetune", str(reviews / "bert"), "--data", str(reviews / "few.csv"), "--unlabeled", str(reviews / "raw.csv"), "--val", str(reviews / "val.csv"),
+    result = zoo("finetune", str(reviews / "bert"), "--data", str(reviews / "few.csv"), "--unlabeled", str(reviews / "raw.csv"),
                  "--method", "self-training", "--epochs", "1", "--confidence", "0.999", "--register", "reviews-nothing", "--json")
+    assert "rounds are compared on 5 validation rows" in result.stderr and "--val FILE" in result.stderr  # a tenth of each class of the 48 labels
     assert "round 1: no unlabelled example was predicted" in result.stderr and "stopping with round 0" in result.stderr and "--confidence" in result.stderr
     outcome = json.loads(result.stdout)[0]
     assert len(outcome["rounds"]) == 1

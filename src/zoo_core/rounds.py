@@ -38,6 +38,8 @@ from zoo_core.finetune import (
 )
 from zoo_core.refs import MODEL_INFO
 
+FEW_VALIDATION_ROWS = 50  # below this, one row is 2 points of accuracy: rounds differ by less than that
+
 
 @dataclass
 class Session:
@@ -135,6 +137,8 @@ def train_rounds(prepared: Prepared, report: Callable[[str], None], resume_run_i
             mlflow.log_params(run_params(prepared, "pretrained", len(prepared.train)))
             mlflow.log_text(_recipe_yaml(prepared), "recipe.yaml")
         session = Session(prepared, run_id, report, earlier=_earlier_rounds(parent.info) if resume_run_id else {})
+        if len(prepared.val) < FEW_VALIDATION_ROWS and prepared.recipe.val is None:
+            report(f"rounds are compared on {len(prepared.val)} validation rows, which can barely tell them apart; --val FILE with more labelled rows makes the choice reliable")
         try:
             kept = prepared.method.fit(session)
         except KeyboardInterrupt:
