@@ -169,9 +169,11 @@ def check_metrics(ref: str, export: Export, adapter: TaskAdapter, data: Path, ac
     tagger's entity F1, ...); a variant that loses more than `accept_drop` points of the headline score is refused."""
     from zoo_core.finetune import evaluate
 
-    headline = "accuracy" if adapter.labelled else adapter.export_metric
+    headline = "accuracy" if adapter.labelled else getattr(adapter, "export_metric", None)
     evaluated = evaluate(ref, data, Columns(), catalog, plugins)
     reference = {key: value for key, value in evaluated.items() if key not in ("model", "data", "examples")}
+    if headline not in reference:  # a plugin whose export_metric names no score of its own evaluate
+        raise PluginError(f"the {export.task} adapter's export_metric {headline!r} is not one of its scores ({', '.join(reference)})", "fix the plugin: export_metric names a key its evaluate returns")
     dataset = adapter.read(data, Columns())
     metrics: dict[str, Any] = {"data": str(data), "examples": len(dataset), "metric": headline, "pytorch": reference}
     for name in export.report.variants:
