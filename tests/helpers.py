@@ -40,3 +40,12 @@ def assert_error_line(result: subprocess.CompletedProcess[str], *fragments: str)
     assert last.startswith("error: ") and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
         assert fragment in last, last
+
+
+def install_plugin(site: Path, name: str, source: str) -> None:
+    """An installed distribution `zoo-NAME` whose entry point `NAME` is the module `zoo_NAME` holding `source`."""
+    info = site / f"zoo_{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: zoo-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[zoo]\n{name} = zoo_{name}\n")
+    (site / f"zoo_{name}.py").write_text(source)

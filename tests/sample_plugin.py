@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from zoo_core import Domain, ExportedVariant, Exporter, ExportReport, Method, Source, hookimpl
+from zoo_core import EMBEDDER, Domain, ExportedVariant, Exporter, ExportReport, Method, Source, Task, TaskAdapter, Vector, hookimpl
 
 
 def fetch_local(uri: str, dest: Path, revision: str | None) -> str:
@@ -52,6 +52,20 @@ def zoo_sources():
 @hookimpl
 def zoo_domains():
     yield Domain(name="audio", summary="sound", tasks=("audio-classification",))
+
+
+class Loudness(TaskAdapter):
+    """An embedder whose one dimension is a clip's mean absolute amplitude: enough to exercise the hook."""
+
+    kind = EMBEDDER
+
+    def predict_model(self, model_dir, inputs, labels, top):
+        return [Vector(input=item, vector=[sum(abs(float(value)) for value in item.split()) / len(item.split())]) for item in inputs]
+
+
+@hookimpl
+def zoo_tasks():
+    yield Task(domain="audio", name="loudness", summary="mean absolute amplitude", adapter=Loudness)
 
 
 @hookimpl

@@ -141,9 +141,9 @@ def test_a_perturbed_graph_is_refused(model: dict, tmp_path: Path) -> None:
 def test_bad_export_and_predict_input(model: dict, exported: dict, tmp_path: Path) -> None:
     assert_one_line_error(zoo("export", "no-such-model", check=False), "'no-such-model' is not a catalog name")
     out = tmp_path / "never"
-    assert_one_line_error(zoo("export", model["model_dir"], "--opset", "7", "--out", str(out), check=False), "opset 7 is not supported")
+    assert_one_line_error(zoo("export", model["model_dir"], "--opset", "7", "--out", str(out), check=False), "--opset 7: Input should be greater than or equal to 14")
     assert not out.exists() and not list(tmp_path.glob(".never*")), "nothing half-written"
-    assert_one_line_error(zoo("export", model["model_dir"], "--quantize", "int4", "--out", str(out), check=False), "--quantize int4 is not supported")
+    assert_one_line_error(zoo("export", model["model_dir"], "--quantize", "int4", "--out", str(out), check=False), "--quantize int4: Input should be 'int8'")
     assert_one_line_error(zoo("export", model["model_dir"], "--format", "tflite", check=False), "unknown exporter 'tflite'; exporters are onnx")
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -162,7 +162,7 @@ def test_io_binding_gives_the_session_outputs(exported: dict) -> None:
     """The binding zoo uses on GPUs (here bound to CPU memory, the only device CI has)."""
     import numpy as np
 
-    from zoo_core.export import read_export
+    from zoo_core.runtime import read_export
     from zoo_nlp.text_classification import TextClassification
     from zoo_onnx.runtime import OnnxRuntime, _Bound
 

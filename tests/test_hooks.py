@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from zoo_core import ExportedVariant, Exporter, ExportReport, PluginError, hookimpl, hookspecs
 from zoo_core.cli.app import create_app
-from zoo_core.errors import PluginConflictError
 from zoo_core.plugins import Plugins
 
 HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("zoo_"))
@@ -59,6 +58,16 @@ def test_hook_zoo_domains(plugins: Plugins) -> None:
     assert "domains: audio" in run(plugins, "plugins")
 
 
+def test_hook_zoo_tasks(plugins: Plugins) -> None:
+    assert list(plugins.tasks()["audio"]) == ["loudness"], "a domain without an adapter serves the tasks plugins add"
+    adapter = plugins.task_adapter("audio", None, "a clip")[1]
+    assert adapter.kind == "embedder" and not adapter.labelled and not adapter.generates
+    [row] = adapter.predict_model(Path("."), ["0.5 -1.5"], [], 1)
+    assert row.to_json() == {"input": "0.5 -1.5", "vector": [1.0]}
+    assert "audio tasks: loudness" in run(plugins, "plugins")
+    assert "task audio/loudness (plugin 'sample'): mean absolute amplitude" in run(plugins, "plugins", "loudness")
+
+
 def test_hook_zoo_methods(plugins: Plugins) -> None:
     model = plugins.methods()["freeze-all"].prepare(torch.nn.Linear(2, 2), {})
     assert not any(parameter.requires_grad for parameter in model.parameters())
@@ -97,14 +106,14 @@ class SameMethod:
         yield sample_plugin.Method(name="lora", summary=self.name, prepare=sample_plugin.freeze_everything)
 
 
-def test_two_plugins_claiming_one_name_is_an_error_naming_both() -> None:
+def test_two_plugins_claiming_one_name_keep_the_first_and_both_say_so() -> None:
     plugins = Plugins()
     plugins.register(SameMethod("a"), "first-lora")
     plugins.register(SameMethod("b"), "second-lora")
-    with pytest.raises(PluginConflictError, match="method 'lora' is provided by both plugin 'first-lora' and plugin 'second-lora'"):
-        plugins.methods()
-    shown = {info.name: info.error for info in plugins.describe()}  # `zoo plugins` shows it rather than failing
-    assert shown["second-lora"] == shown["first-lora"] == "method 'lora' is provided by both plugin 'first-lora' and plugin 'second-lora'"
+    assert plugins.methods()["lora"].summary == "a", "the later plugin's item is left out, nothing fails"
+    shown = {info.name: (info.error, info.left_out) for info in plugins.describe()}  # `zoo plugins` shows both sides
+    assert shown["first-lora"] == (None, ["kept method 'lora'; plugin 'second-lora' also provides it and was left out"])
+    assert shown["second-lora"] == (None, ["method 'lora': plugin 'first-lora' provides it"])
 
 
 class Misspelt:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import ROOT, assert_one_line_error, zoo
+from helpers import ROOT, assert_one_line_error, install_plugin, zoo
 from tiny_models import sentiment_rows, tiny_bert, write_csv
 
 
@@ -42,15 +42,6 @@ def test_zoo_load_plugins_can_leave_one_out(tmp_path: Path) -> None:
 def test_zoo_load_plugins_naming_a_missing_plugin() -> None:
     result = zoo("list", env={"ZOO_LOAD_PLUGINS": "nlp,speech"}, check=False)
     assert_one_line_error(result, "ZOO_LOAD_PLUGINS names speech, which is not installed", "installed plugins are")
-
-
-def install_plugin(site: Path, name: str, source: str) -> None:
-    """An installed distribution `zoo-NAME` whose entry point `NAME` is the module `zoo_NAME` holding `source`."""
-    info = site / f"zoo_{name}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: zoo-{name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[zoo]\n{name} = zoo_{name}\n")
-    (site / f"zoo_{name}.py").write_text(source)
 
 
 def install_broken_plugin(site: Path) -> None:

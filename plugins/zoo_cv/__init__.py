@@ -9,6 +9,17 @@ def _adapter(task: str):
     return ImageClassification()
 
 
+def _recognizes(model_dir):
+    """A timm checkpoint, or a folder with an image processor and no tokenizer."""
+    import json
+
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    if "pretrained_cfg" in config or config.get("model_type") == "timm_wrapper":
+        return True
+    tokenizer = any((model_dir / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"))
+    return (model_dir / "preprocessor_config.json").exists() and not tokenizer
+
+
 @hookimpl
 def zoo_domains():
     yield Domain(
@@ -16,6 +27,7 @@ def zoo_domains():
         summary="Image models preprocessed as their cards say (size, crop, mean/std)",
         tasks=("image-classification",),
         adapter=_adapter,
+        recognizes=_recognizes,
     )
 
 

@@ -12,17 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo_core import CARD_COPY, Columns, ExportSpec, RecipeError, trust_remote_code
+from zoo_core import CARD_COPY, CLASSIFIER, Columns, ExportSpec, RecipeError, TaskAdapter, quiet_transformers, trust_remote_code
 from zoo_cv.images import ImagePreprocessing, image_rows, open_image, preprocessing_of, train_transform, unlabeled_images
-
-
-def _transformers():
-    import transformers
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()  # a replaced head is always "mismatched": expected here
-    logging.disable_progress_bar()
-    return transformers
 
 
 def _label_fields(labels: list[str]) -> dict[str, Any]:
@@ -31,7 +22,7 @@ def _label_fields(labels: list[str]) -> dict[str, Any]:
 
 def build_model(model_dir: Path, labels: list[str] | None, scratch: bool) -> Any:
     """The folder's classifier; with `labels`, its head replaced by a new one for them."""
-    transformers = _transformers()
+    transformers = quiet_transformers()
     fields = _label_fields(labels) if labels else {}
     auto = transformers.AutoModelForImageClassification
     if (model_dir / "config.json").is_file():
@@ -72,10 +63,11 @@ def _imagenet_labels() -> list[str]:
     return [info.index_to_description(index) for index in range(info.num_classes())]
 
 
-class ImageClassification:
+class ImageClassification(TaskAdapter):
     """The `TaskAdapter` for image-classification."""
 
-    labelled = True
+    kind = CLASSIFIER
+
 
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets

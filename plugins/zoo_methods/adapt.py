@@ -42,7 +42,7 @@ def train_head_only(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn
         parameter.requires_grad = name in heads
     # a language model's output layer is often its input embeddings (GPT-2, BERT's decoder): with no head
     # of its own, the top layer is what trains
-    unfreeze = int(options.get("unfreeze_last") or (0 if heads else 1))
+    unfreeze = options["unfreeze_last"] if options.get("unfreeze_last") is not None else (0 if heads else 1)
     if unfreeze:
         stack = layer_stack(model)
         if unfreeze > len(stack):
@@ -66,9 +66,9 @@ def add_lora(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module
         raise RecipeError(f"no default LoRA target modules for a {model_type or type(model).__name__} model", "name them with --target-modules, e.g. query,value")
     task_type = PEFT_TASK_TYPES.get(options.get("task", ""))
     config = LoraConfig(
-        r=int(options.get("rank") or 8),
-        lora_alpha=int(options.get("alpha") or 16),
-        lora_dropout=float(options.get("dropout", 0.1)),
+        r=options["rank"],
+        lora_alpha=options["alpha"],
+        lora_dropout=options["dropout"],
         target_modules=targets or None,
         task_type=task_type,
         modules_to_save=None if task_type else sorted({name.rsplit(".", 1)[0] for name in head_names(model) if "." in name}),

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import Columns, DataError, ExportSpec, Runtime, trust_remote_code
+from zoo_core import RETRIEVAL, Columns, DataError, ExportSpec, Label, Runtime, TaskAdapter, quiet_transformers, trust_remote_code
 from zoo_cv.images import PATH_COLUMNS, ImagePreprocessing, csv_pairs, open_image, preprocessing_of, train_transform
 
 TEXT_COLUMNS = ("text", "caption", "name", "description", "sentence")
@@ -37,15 +37,6 @@ class ImageTextProcessing:
         self.image.save_pretrained(folder)
         settings = {"max_length": self.max_length, "logit_scale": self.logit_scale, "pad_token": self.tokenizer.pad_token}
         (Path(folder) / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
-
-
-def _transformers():
-    import transformers
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    return transformers
 
 
 def text_arrays(folder: Path, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
@@ -93,7 +84,7 @@ def retrieval_recall(image_embeds: np.ndarray, text_embeds: np.ndarray, texts: l
 
 def zero_shot(image_embeds: np.ndarray, prompt_embeds: np.ndarray, labels: list[str], logit_scale: float, top: int) -> list[dict[str, Any]]:
     """CLIP's zero-shot classifier: each label is the mean of its prompts' embeddings."""
-    from zoo_core.predict import ranked, softmax
+    from zoo_core import ranked, softmax
 
     per_label = normalise(normalise(prompt_embeds).reshape(len(labels), len(TEMPLATES), -1).mean(axis=1))
     probabilities = softmax(logit_scale * normalise(image_embeds) @ per_label.T)
@@ -138,10 +129,11 @@ def text_tower(model: Any) -> Any:
     return TextTower()
 
 
-class ImageText:
+class ImageText(TaskAdapter):
     """The `TaskAdapter` for image-text-retrieval and zero-shot-image-classification."""
 
-    labelled = False  # pairs, not classes: trained with the model's contrastive loss
+    kind = RETRIEVAL
+
 
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets
@@ -154,7 +146,7 @@ class ImageText:
         return datasets.Dataset.from_dict({"image": [image for image, _ in rows], "text": [text for _, text in rows]})
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         auto = transformers.AutoModel
         remote = {"trust_remote_code": trust_remote_code()}
         model = auto.from_config(transformers.AutoConfig.from_pretrained(model_dir, **remote)) if scratch else auto.from_pretrained(model_dir, **remote)
@@ -229,7 +221,7 @@ class ImageText:
         model, processor = self.load(model_dir, [], False)
         images = self._embed(image_tower(model), image_arrays, model_dir, inputs, "image_embeds")
         prompt_embeds = self._embed(text_tower(model), lambda where, chunk: text_arrays(where, chunk, processor.max_length), model_dir, texts, "text_embeds")
-        return [{"input": path, **result} for path, result in zip(inputs, zero_shot(images, prompt_embeds, labels, processor.logit_scale, top))]
+        return [Label(input=path, **result) for path, result in zip(inputs, zero_shot(images, prompt_embeds, labels, processor.logit_scale, top))]
 
     def predict_export(self, runtime: Runtime, export_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
         """The same zero-shot answer from the exported towers, on the export's runtime."""
@@ -238,7 +230,7 @@ class ImageText:
         images = np.concatenate([runtime.run(image_arrays(export_dir, inputs[start : start + BATCH]), "image")[0] for start in range(0, len(inputs), BATCH)])
         prompt_embeds = runtime.run(text_arrays(export_dir, texts, settings["max_length"]), "text")[0]
         results = zero_shot(images, prompt_embeds, labels, settings["logit_scale"], top)
-        return [{"input": path, **result} for path, result in zip(inputs, results)]
+        return [Label(input=path, **result) for path, result in zip(inputs, results)]
 
     def export_spec(self, model: Any, processor: ImageTextProcessing) -> ExportSpec:
         return self.export_graphs(model, processor)[0][2]

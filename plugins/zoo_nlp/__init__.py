@@ -62,6 +62,15 @@ def _task_of(model_dir):
     return None
 
 
+def _recognizes(model_dir):
+    """A folder with a tokenizer and no vision side (a CLIP folder has both: an image processor, a vision_config)."""
+    import json
+
+    tokenizer = any((model_dir / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"))
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    return tokenizer and not (model_dir / "preprocessor_config.json").exists() and "vision_config" not in config
+
+
 @hookimpl
 def zoo_domains():
     yield Domain(
@@ -71,6 +80,7 @@ def zoo_domains():
         adapter=_adapter,
         objective=_objective,
         task_of=_task_of,
+        recognizes=_recognizes,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import Columns, DataError, ExportSpec, Runtime, trust_remote_code
+from zoo_core import GENERATOR, LANGUAGE_MODEL, Columns, DataError, ExportSpec, Generated, Label, Runtime, TaskAdapter, quiet_transformers, trust_remote_code
 from zoo_nlp import generation
 from zoo_nlp.corpus import pack, read_corpus
 from zoo_nlp.generation import Decoding, GenerationSettings
@@ -27,18 +27,9 @@ EVAL_SEED = 1234  # the masking perplexity is measured on, the same before and a
 BATCH = 16
 
 
-def _transformers():
-    import transformers
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    return transformers
-
-
 def objective(model_dir: Path) -> str:
     """The objective a checkpoint was pretrained with, from its config: span (encoder-decoder), mlm or clm."""
-    transformers = _transformers()
+    transformers = quiet_transformers()
     return objective_of(transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code()))
 
 
@@ -105,10 +96,11 @@ def _causal_collator(pad: int) -> Callable[[list[dict]], dict]:
     return collate
 
 
-class LanguageModel:
+class LanguageModel(TaskAdapter):
     """What masked and causal language models share: corpus data, packed blocks, perplexity."""
 
-    labelled = False
+    kind = LANGUAGE_MODEL
+
     auto_class = "AutoModelForCausalLM"
     mlm = False
 
@@ -129,10 +121,10 @@ class LanguageModel:
         return read_corpus(path, columns)
 
     def _model_class(self) -> Any:
-        return getattr(_transformers(), self.auto_class)
+        return getattr(quiet_transformers(), self.auto_class)
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         remote = {"trust_remote_code": trust_remote_code()}
         tokenizer = load_tokenizer(model_dir)
         config = transformers.AutoConfig.from_pretrained(model_dir, **remote)
@@ -144,8 +136,6 @@ class LanguageModel:
             model, info = self._model_class().from_pretrained(model_dir, output_loading_info=True, **remote)
             # a pretrained head trains like the rest of the model; only a head the checkpoint lacked is new
             model.zoo_new_head = any(key for key in info.get("missing_keys", ()) if not key.startswith(model.base_model_prefix + "."))
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
         from zoo_nlp import pooling  # imports torch: not at module level, which predicting from an export also reads
 
         if pooling.pooling(model_dir) == pooling.MEAN:  # an adapted sentence encoder is still classified by its mean
@@ -166,7 +156,7 @@ class LanguageModel:
 
     def collator(self, processor: TextProcessing) -> Any:
         if self.mlm:
-            return _transformers().DataCollatorForLanguageModeling(processor.tokenizer, mlm=True, mlm_probability=self.mlm_probability)
+            return quiet_transformers().DataCollatorForLanguageModeling(processor.tokenizer, mlm=True, mlm_probability=self.mlm_probability)
         return _causal_collator(processor.tokenizer.pad_token_id or 0)
 
     def evaluate(self, model: Any, processor: TextProcessing, dataset: Any, labels: list[str]) -> dict[str, float]:
@@ -266,15 +256,15 @@ class MaskedLM(LanguageModel):
         return results
 
     @staticmethod
-    def _fill(text: str, ids: list[int], logits: np.ndarray, mask_id: int, decode: Callable[[list[int]], str], top: int) -> dict[str, Any]:
+    def _fill(text: str, ids: list[int], logits: np.ndarray, mask_id: int, decode: Callable[[list[int]], str], top: int) -> Label:
         """The `top` tokens for the first mask, with their probabilities."""
-        from zoo_core.predict import softmax
+        from zoo_core import softmax
 
         position = ids.index(mask_id)
         probabilities = softmax(logits[position])
         order = np.argsort(-probabilities, kind="stable")[: max(top, 1)]
         guesses = [{"label": decode([int(index)]).strip(), "score": float(probabilities[index])} for index in order]
-        return {"input": text, "label": guesses[0]["label"], "score": guesses[0]["score"], "top": guesses}
+        return Label(input=text, label=guesses[0]["label"], score=guesses[0]["score"], top=guesses)
 
     def export_spec(self, model: Any, processor: TextProcessing) -> ExportSpec:
         from zoo_nlp.text_classification import TextClassification
@@ -285,6 +275,8 @@ class MaskedLM(LanguageModel):
 
 class Generator:
     """Generation for causal and text-to-text models, in PyTorch and on exported graphs."""
+
+    kind = GENERATOR
 
     def _prompt_ids(self, tokenizer_encode: Callable[[str], list[int]], prompt: str, prefix: str, decoding: Decoding, limit: int, causal: bool) -> list[int]:
         decoding.check()
@@ -309,7 +301,7 @@ class Generator:
         stream = generation.Stream(lambda tokens: tokenizer.decode(tokens, skip_special_tokens=True), on_text)
         streamer = generation.torch_streamer(stream, skip=len(ids) if causal else 1)
         tokens = generation.generate_torch(model, ids, decoding, settings.pad_token_id, streamer)
-        return {"input": prompt, "output": tokenizer.decode(tokens, skip_special_tokens=True), "tokens": len(tokens)}
+        return Generated(input=prompt, output=tokenizer.decode(tokens, skip_special_tokens=True), tokens=len(tokens))
 
     def generate_export(self, runtime: Runtime, export_dir: Path, prompt: str, options: dict[str, Any], on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
         from tokenizers import Tokenizer
@@ -323,7 +315,7 @@ class Generator:
         for token in generation.generate_on_graphs(lambda inputs, graph: runtime.run(inputs, graph), settings, ids, decoding):
             tokens.append(token)
             stream.push(token)
-        return {"input": prompt, "output": tokenizer.decode(tokens, skip_special_tokens=True), "tokens": len(tokens)}
+        return Generated(input=prompt, output=tokenizer.decode(tokens, skip_special_tokens=True), tokens=len(tokens))
 
     def read_examples(self, path: Path, columns: Columns) -> Any:
         """Labelled examples (text, label) for prompting, read like a classifier's data."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import Columns, DataError, ExportReport, ExportSpec, RecipeError, Runtime, shown_path, trust_remote_code, warn_dropped
+from zoo_core import SPAN_EXTRACTOR, Answer, Columns, DataError, ExportReport, ExportSpec, RecipeError, Runtime, TaskAdapter, quiet_transformers, shown_path, trust_remote_code, warn_dropped
 from zoo_nlp.tokenizer import load_tokenizer
 
 N_BEST = 20  # start and end candidates per window, as in run_qa.py
@@ -38,15 +38,6 @@ def stride(max_length: int) -> int:
 def too_long(max_length: int, exc: Exception) -> DataError:
     """The tokenizers' error for a question that leaves a window no room for context, as one line."""
     return DataError(f"a question is too long for a {max_length}-token window ({str(exc).splitlines()[0][:160]})", f"shorten it: a window holds the question and at least {stride(max_length)} context tokens")
-
-
-def _transformers():
-    import transformers
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()  # the new qa_outputs head is always "missing from the checkpoint"
-    logging.disable_progress_bar()
-    return transformers
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -256,10 +247,11 @@ def squad_scores(predictions: list[str], golds: list[list[str]]) -> dict[str, fl
 # --- the adapter ------------------------------------------------------------------------------------
 
 
-class QuestionAnswering:
+class QuestionAnswering(TaskAdapter):
     """The `TaskAdapter` for question-answering: start and end logits over the context's tokens."""
 
-    labelled = False
+    kind = SPAN_EXTRACTOR
+
     export_metric = "f1"  # what `zoo export --data` compares between PyTorch and each variant: SQuAD's F1
 
     def __init__(self) -> None:
@@ -291,7 +283,7 @@ class QuestionAnswering:
         return model, tokenizer, []
 
     def _load(self, model_dir: Path, scratch: bool) -> tuple[Any, Any, bool]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         remote = {"trust_remote_code": trust_remote_code()}
         tokenizer = load_tokenizer(model_dir)
         if not tokenizer.is_fast:
@@ -335,7 +327,7 @@ class QuestionAnswering:
         return dataset.map(features, batched=True, remove_columns=dataset.column_names)
 
     def collator(self, processor: Any) -> Any:
-        return _transformers().DataCollatorWithPadding(processor)
+        return quiet_transformers().DataCollatorWithPadding(processor)
 
     def evaluate(self, model: Any, processor: Any, dataset: Any, labels: list[str]) -> dict[str, float]:
         items = [{"question": question, "context": context} for question, context in zip(dataset["question"], dataset["context"])]
@@ -363,13 +355,13 @@ class QuestionAnswering:
                 ends.extend(output.end_logits.float().cpu().numpy())
         return answers(items, windows, starts, ends)
 
-    def predict_model(self, model_dir: Path, inputs: list[Any], labels: list[str], top: int) -> list[dict[str, Any]]:
-        from zoo_core.refs import MODEL_INFO
+    def predict_model(self, model_dir: Path, inputs: list[Any], labels: list[str], top: int) -> list[Answer]:
+        from zoo_core import MODEL_INFO
 
         items = _inputs(inputs)
         model, tokenizer, _ = self.load_trained(model_dir)
         info = json.loads((model_dir / MODEL_INFO).read_text()) if (model_dir / MODEL_INFO).is_file() else {}
-        return self._answer(model, tokenizer, items, self.window_length(info.get("max_length")))
+        return [Answer(**row) for row in self._answer(model, tokenizer, items, self.window_length(info.get("max_length")))]
 
     def export_spec(self, model: Any, processor: Any) -> ExportSpec:
         from dataclasses import replace
@@ -385,10 +377,10 @@ class QuestionAnswering:
         windows, pad_id = export_windows(export_dir, _inputs(inputs), max_length)
         return next(batches(windows, pad_id, size=len(windows)))
 
-    def predict_export(self, runtime: Runtime, export_dir: Path, inputs: list[Any], labels: list[str], top: int) -> list[dict[str, Any]]:
-        from zoo_core.export import read_export
+    def predict_export(self, runtime: Runtime, export_dir: Path, inputs: list[Any], labels: list[str], top: int) -> list[Answer]:
+        from zoo_core import read_export
 
-        return export_answers(runtime, export_dir, _inputs(inputs), read_export(export_dir).report.max_length)
+        return [Answer(**row) for row in export_answers(runtime, export_dir, _inputs(inputs), read_export(export_dir).report.max_length)]
 
     def score_export(self, runtime: Runtime, export_dir: Path, report: ExportReport, dataset: Any) -> dict[str, float]:
         """`evaluate`'s scores for an export: its answers, decoded as PyTorch's are."""

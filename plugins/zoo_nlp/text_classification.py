@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from zoo_core import Columns, DataError, ExportSpec, pick_column, trust_remote_code, warn_dropped
+from zoo_core import CLASSIFIER, Columns, DataError, ExportSpec, TaskAdapter, pick_column, quiet_transformers, trust_remote_code, warn_dropped
 from zoo_nlp.tables import filled, load_table
 from zoo_nlp.tokenizer import load_tokenizer
 
@@ -23,29 +23,20 @@ def _pick(kind: str, wanted: str | None, candidates: tuple[str, ...], present: l
     return pick_column(kind, wanted, candidates, present, path, "--label-col" if kind == "label" else "--text-col", required)
 
 
-def _transformers():
-    import transformers
-    from transformers.utils import logging
-
-    # A new head is always "missing from the checkpoint": that report is noise here.
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    return transformers
-
-
 def _classifier(model_dir: Path, config: Any) -> Any:
     """What builds the classifier: mean pooling where the model was trained for it, else the architecture's own head."""
     from zoo_nlp import pooling
 
     if pooling.pooling(model_dir) == pooling.MEAN:
         return pooling.classifier_class(config)
-    return _transformers().AutoModelForSequenceClassification
+    return quiet_transformers().AutoModelForSequenceClassification
 
 
-class TextClassification:
+class TextClassification(TaskAdapter):
     """The `TaskAdapter` for text-classification."""
 
-    labelled = True
+    kind = CLASSIFIER
+
 
     def read(self, path: Path, columns: Columns) -> Any:
         import datasets
@@ -90,7 +81,7 @@ class TextClassification:
         return dataset.rename_columns({old: new for old, new in {text: "text", **({pair: "text_pair"} if pair else {})}.items() if old != new})
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
         tokenizer = load_tokenizer(model_dir)
         config = transformers.AutoConfig.from_pretrained(model_dir, **label_ids, trust_remote_code=trust_remote_code())
@@ -99,13 +90,11 @@ class TextClassification:
             model = classifier.from_config(config) if hasattr(classifier, "from_config") else classifier(config)
         else:
             model = classifier.from_pretrained(model_dir, config=config, ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code())
-        if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
-            tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, tokenizer
 
     def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
         model = _classifier(model_dir, config).from_pretrained(model_dir, config=config, trust_remote_code=trust_remote_code())
         tokenizer = load_tokenizer(model_dir)
@@ -124,7 +113,7 @@ class TextClassification:
         return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
 
     def collator(self, processor: Any):
-        return _transformers().DataCollatorWithPadding(processor)
+        return quiet_transformers().DataCollatorWithPadding(processor)
 
     def export_spec(self, model: Any, processor: Any) -> ExportSpec:
         import numpy as np

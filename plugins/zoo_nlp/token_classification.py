@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zoo_core import Columns, DataError, ExportReport, ExportSpec, RecipeError, pick_column, read_problem, shown_path, trust_remote_code, warn_dropped
+from zoo_core import TAGGER, Columns, DataError, Entities, ExportReport, ExportSpec, RecipeError, TaskAdapter, pick_column, quiet_transformers, read_problem, shown_path, trust_remote_code, warn_dropped
 from zoo_nlp.tokenizer import load_tokenizer
 
 TOKEN_COLUMNS = ("tokens", "words")
@@ -28,15 +28,6 @@ CONLL_SUFFIXES = (".conll", ".iob", ".bio", ".txt")
 IGNORED = -100  # the label id PyTorch's cross-entropy (and so the Trainer) skips
 DEFAULT_MAX_LENGTH = 128
 BATCH = 32
-
-
-def _transformers():
-    import transformers
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()  # a new head is always "missing from the checkpoint"
-    logging.disable_progress_bar()
-    return transformers
 
 
 # --- reading data -----------------------------------------------------------------------------------------------
@@ -228,10 +219,11 @@ def export_pad_id(export_dir: Path, tokenizer: Any) -> int:
 # --- the adapter --------------------------------------------------------------------------------------------------
 
 
-class TokenClassification:
+class TokenClassification(TaskAdapter):
     """The `TaskAdapter` for token-classification: BIO tags per word, scored entity by entity with seqeval."""
 
-    labelled = False  # one tag per word, not one label per row: the engine's accuracy path does not apply
+    kind = TAGGER
+
     export_metric = "f1"  # what `zoo export --data` compares between PyTorch and each variant: entity F1
 
     def __init__(self) -> None:
@@ -261,7 +253,7 @@ class TokenClassification:
         return tags
 
     def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         label_ids = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
         tokenizer = self._tokenizer(model_dir)
         config = transformers.AutoConfig.from_pretrained(model_dir, **label_ids, trust_remote_code=trust_remote_code())
@@ -272,7 +264,7 @@ class TokenClassification:
         return model, tokenizer
 
     def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
-        transformers = _transformers()
+        transformers = quiet_transformers()
         model = transformers.AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=trust_remote_code())
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         return model, self._tokenizer(model_dir), labels
@@ -286,8 +278,6 @@ class TokenClassification:
             tokenizer = load_tokenizer(model_dir, add_prefix_space=True)
         if not tokenizer.is_fast:
             raise RecipeError(f"{model_dir.name} has no fast tokenizer (tokenizer.json), which token classification needs to map sub-words to words", "use a model that ships tokenizer.json")
-        if tokenizer.pad_token is None:  # GPT-2 and other decoders have none
-            tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
 
     def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int, train: bool = False) -> Any:
@@ -302,7 +292,7 @@ class TokenClassification:
         return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
 
     def collator(self, processor: Any):
-        return _transformers().DataCollatorForTokenClassification(processor)
+        return quiet_transformers().DataCollatorForTokenClassification(processor)
 
     def evaluate(self, model: Any, processor: Any, dataset: Any, labels: list[str]) -> dict[str, float]:
         """Entity-level precision, recall and F1 (seqeval) over the words' first sub-tokens."""
@@ -332,7 +322,7 @@ class TokenClassification:
                     predicted.append([names[index] for index in row_logits[keep].argmax(-1)])
         return gold, predicted
 
-    def predict_model(self, model_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
+    def predict_model(self, model_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[Entities]:
         """Entities with character spans, from the PyTorch model (tokenised as the export path tokenises)."""
         import torch
 
@@ -346,7 +336,7 @@ class TokenClassification:
             with torch.no_grad():
                 logits = model(**feed).logits.float().numpy()
             results.extend(entities(logits, encodings, chunk, names))
-        return results
+        return [Entities(**row) for row in results]
 
     def export_spec(self, model: Any, processor: Any) -> ExportSpec:
         """The text classifier's inputs and samples; logits have a sequence axis too."""
@@ -359,9 +349,9 @@ class TokenClassification:
         """Tokenise with the `tokenizers` library alone: no transformers, no torch."""
         return self._export_encode(export_dir, inputs, max_length)[0]
 
-    def predict_export(self, runtime: Any, export_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[dict[str, Any]]:
+    def predict_export(self, runtime: Any, export_dir: Path, inputs: list[str], labels: list[str], top: int) -> list[Entities]:
         """Entities from an export's logits, decoded exactly as `predict_model` decodes PyTorch's."""
-        from zoo_core.export import read_export
+        from zoo_core import read_export
 
         report = read_export(export_dir).report
         results = []
@@ -369,7 +359,7 @@ class TokenClassification:
             chunk = inputs[start : start + BATCH]
             arrays, encodings = self._export_encode(export_dir, chunk, report.max_length)
             results.extend(entities(runtime.run(arrays)[0], encodings, chunk, report.labels))
-        return results
+        return [Entities(**row) for row in results]
 
     def score_export(self, runtime: Any, export_dir: Path, report: ExportReport, dataset: Any) -> dict[str, float]:
         """`evaluate`'s scores for an export: the same words (cut at the export's length), tagged on their first sub-tokens."""

@@ -15,6 +15,12 @@ def _open(export_dir, report, provider, variant, threads):
     return open_export(export_dir, report, provider, variant, threads)
 
 
+def _options():
+    from zoo_onnx.options import OnnxOptions
+
+    return OnnxOptions
+
+
 def _log_model(export_dir, report):
     """A single-graph export is also an ONNX model MLflow can serve (its fp32 graph)."""
     if len(report.graphs) != 1:
@@ -34,4 +40,5 @@ def zoo_exporters():
         export=_export,
         open=_open,
         log_model=_log_model,
+        options=_options,
     )

@@ -14,22 +14,17 @@ from zoo_onnx.runtime import ExportError, run, session
 FP32_TOLERANCE = 1e-3
 FP16_TOLERANCE = 1e-2  # of the largest output: fp16 keeps about 3 significant digits
 VALIDATION_SHAPES = ((1, 8), (4, 37), (32, 128))
-MIN_OPSET, MAX_OPSET = 14, 20
 TWO_GB = 2 * 1024**3
 
 
 def export(model_dir: Path, adapter: TaskAdapter, out_dir: Path, options: dict[str, Any]) -> ExportReport:
     """Export, validate, make the variants asked for, and return the report."""
-    opset = int(options.get("opset") or 17)
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ExportError(f"opset {opset} is not supported", f"use an opset from {MIN_OPSET} to {MAX_OPSET} (default 17)")
-    if options.get("quantize") not in (None, "int8"):
-        raise ExportError(f"--quantize {options['quantize']} is not supported", "use --quantize int8 (or --fp16 for GPUs)")
+    opset = options["opset"]  # validated by OnnxOptions
     model, processor, labels = adapter.load_trained(model_dir)
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")  # graphs onnxruntime's optimizer can fuse
     model.eval()
-    graphs = graphs_of(adapter, model, processor)
+    graphs = adapter.export_graphs(model, processor)  # the whole model, or an adapter's towers (CLIP's image and text)
     files: dict[str, dict[str, str]] = {}
     diffs: dict[str, dict[str, float]] = {}
     for name, module, spec in graphs:
@@ -37,7 +32,7 @@ def export(model_dir: Path, adapter: TaskAdapter, out_dir: Path, options: dict[s
             files.setdefault(variant, {})[name] = file
             diffs.setdefault(variant, {}).update(diff)
     details: dict[str, Any] = {}
-    if hasattr(adapter, "check_graphs"):  # generators: the tokens must be PyTorch's, not just the logits
+    if adapter.generates:  # the tokens must be PyTorch's, not just the logits
         details["greedy_match"] = {variant: _check_tokens(adapter, model, processor, out_dir, graph_files, variant) for variant, graph_files in files.items()}
     processor.save_pretrained(out_dir)
     text = next((spec for _, _, spec in graphs if "input_ids" in spec.input_names), graphs[0][2])
@@ -62,13 +57,6 @@ def _check_tokens(adapter: TaskAdapter, model: Any, processor: Any, out_dir: Pat
     strict = variant in ("fp32", "optimized")
     result = adapter.check_graphs(model, processor, lambda inputs, graph: run(sessions[graph], inputs), strict, f"{variant} ({', '.join(graph_files.values())})")
     return float(result["greedy_match"])
-
-
-def graphs_of(adapter: TaskAdapter, model: Any, processor: Any) -> list[tuple[str, Any, ExportSpec]]:
-    """One graph per exported module: the whole model, or an adapter's towers (CLIP's image and text)."""
-    if hasattr(adapter, "export_graphs"):
-        return adapter.export_graphs(model, processor)
-    return [("model", model, adapter.export_spec(model, processor))]
 
 
 def _variants(name: str, module: Any, spec: ExportSpec, out_dir: Path, opset: int, options: dict[str, Any]):

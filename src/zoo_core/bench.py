@@ -22,9 +22,11 @@ from typing import Any
 from zoo_core import settings
 from zoo_core.catalog import Catalog
 from zoo_core.errors import RecipeError, ZooError
-from zoo_core.export import EXPORT_INFO, Export, export_model, open_runtime, read_export
+from zoo_core.export import export_model
+from zoo_core.options import fields_of
 from zoo_core.plugins import Plugins
 from zoo_core.refs import resolve
+from zoo_core.runtime import EXPORT_INFO, Export, open_runtime, read_export
 from zoo_core.store import refused_pickle
 
 Engine = Callable[[], Any]
@@ -112,9 +114,15 @@ def benchmark(
     if (folder / EXPORT_INFO).is_file():
         export = read_export(folder)
     else:
-        report(f"exporting {target} (onnx: fp32, optimized, int8) to benchmark it")
-        export = export_model(target, "onnx", None, {"optimize": True, "quantize": "int8", "allow_pickle": allow_pickle}, catalog, plugins, report)
-    if hasattr(adapter_of(export, plugins), "generation_engines"):
+        fmt = next(iter(plugins.exporters()), None)
+        if fmt is None:
+            raise RecipeError("no export format is installed to benchmark with", "install an exporter plugin (zoo plugins shows what is installed)")
+        exporter = plugins.exporters()[fmt]
+        wanted = fields_of(exporter.options() if exporter.options else None)
+        variants = {key: value for key, value in EVERY_VARIANT.items() if key in wanted}  # the fast variants the format can make
+        report(f"exporting {target} ({fmt}: {', '.join(variants) or 'default'}) to benchmark it")
+        export = export_model(target, fmt, None, {"allow_pickle": allow_pickle}, catalog, plugins, report, variants)
+    if adapter_of(export, plugins).generates:
         result, name = benchmark_generation(export, length, new_tokens, runs, rounds, threads, catalog, plugins, report, allow_pickle)
         return _log_and_save(result, name, export.run_id)
     if len(export.report.graphs) > 1:
@@ -153,6 +161,9 @@ def benchmark(
         "rows": rows,
     }
     return _log_and_save(result, model.name, export.run_id)
+
+
+EVERY_VARIANT = {"optimize": True, "quantize": "int8"}  # what `zoo bench REF` asks of a format that has these options
 
 
 def adapter_of(export: Export, plugins: Plugins) -> Any:

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo_core import __version__, settings
+from zoo_core import settings
+from zoo_core.version import __version__
 from zoo_core.errors import CardError, UnknownModelError, shown_path
 
 if TYPE_CHECKING:
@@ -33,62 +34,77 @@ def builtin_folder() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _card_files(folders: Iterable[Path]) -> list[Path]:
+def _card_files(folders: Iterable[Path]) -> list[tuple[Path, Path]]:
+    """Every card file, with the folder it came from."""
     files = []
     for folder in folders:
         if not folder.is_dir():
             raise CardError(f"catalog folder {folder} does not exist", "create it or remove it from ZOO_CATALOG")
-        files.extend(sorted(folder.rglob("*.yaml")))
+        files.extend((path, folder) for path in sorted(folder.rglob("*.yaml")))
     return files
 
 
-def _fingerprint(files: list[Path]) -> str:
+def _fingerprint(files: list[tuple[Path, Path]], owners: dict[Path, str]) -> str:
     digest = hashlib.sha256(__version__.encode())
-    for path in files:
+    digest.update(json.dumps(sorted((str(folder), owner) for folder, owner in owners.items())).encode())
+    for path, _ in files:
         stat = path.stat()
         digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def _validate(files: list[Path]) -> dict[str, dict[str, Any]]:
+def _validate(files: list[tuple[Path, Path]], owners: dict[Path, str]) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
+    """The cards by id, and the plugin cards left out because an earlier folder has their id.
+
+    A plugin's card that clashes is left out (a plugin cannot break the catalog); a clash
+    in the user's own ZOO_CATALOG folders is an error to fix."""
     from zoo_core.cards import load_card
 
     entries: dict[str, dict[str, Any]] = {}
     origin: dict[str, Path] = {}
+    folder_of: dict[str, Path] = {}
     by_lower: dict[str, str] = {}
-    for path in files:
+    left_out: list[dict[str, str]] = []
+    for path, folder in files:
         card = load_card(path)
         if card.id.lower() in by_lower:  # names match in any case, so ids may not differ in case only
             taken = by_lower[card.id.lower()]
+            if folder in owners:
+                left_out.append({"card": card.id, "plugin": owners[folder], "kept_by": owners.get(folder_of[taken], shown_path(origin[taken]))})
+                continue
             raise CardError(
                 f"{shown_path(path)}: id: '{card.id}' is already defined by {shown_path(origin[taken])}"
                 + (f" (as '{taken}'; names match in any case)" if taken != card.id else ""),
                 "give one of the cards another id",
             )
-        entries[card.id], origin[card.id] = card.model_dump(mode="json"), path
+        entries[card.id], origin[card.id], folder_of[card.id] = card.model_dump(mode="json"), path, folder
         by_lower[card.id.lower()] = card.id
-    return entries
+    return entries, left_out
 
 
 class Catalog:
     """Validated cards by id, as JSON-ready dicts; `get()` gives a typed `Card`."""
 
-    def __init__(self, folders: Iterable[Path], cache: Path | None = None) -> None:
+    def __init__(self, folders: Iterable[Path], cache: Path | None = None, owners: dict[Path, str] | None = None) -> None:
+        """`owners` names the plugin that ships each folder; cards from other folders are the user's."""
         self._by_lower: dict[str, str] | None = None  # lower-cased id -> id, built on first use
+        owners = owners or {}
         files = _card_files(folders)
-        fingerprint = _fingerprint(files)
-        self.entries = self._read_cache(cache, fingerprint)
-        if self.entries is None:
-            self.entries = _validate(files)
+        fingerprint = _fingerprint(files, owners)
+        stored = self._read_cache(cache, fingerprint)
+        if stored is None:
+            self.entries, self.left_out = _validate(files, owners)
             self._write_cache(cache, fingerprint)
+        else:
+            self.entries, self.left_out = stored["entries"], stored.get("left_out", [])
 
     @staticmethod
-    def _read_cache(cache: Path | None, fingerprint: str) -> dict[str, dict[str, Any]] | None:
+    def _read_cache(cache: Path | None, fingerprint: str) -> dict[str, Any] | None:
         try:
             stored = json.loads(cache.read_text()) if cache else None
         except (OSError, ValueError):
             return None
-        return stored["entries"] if stored and stored.get("fingerprint") == fingerprint else None
+        return stored if stored and stored.get("fingerprint") == fingerprint else None
 
     def _write_cache(self, cache: Path | None, fingerprint: str) -> None:
         if cache is None:
@@ -96,7 +112,7 @@ class Catalog:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False, suffix=".tmp") as tmp:
-                json.dump({"fingerprint": fingerprint, "entries": self.entries}, tmp)
+                json.dump({"fingerprint": fingerprint, "entries": self.entries, "left_out": self.left_out}, tmp)
             os.replace(tmp.name, cache)
         except OSError:
             pass  # a read-only ZOO_HOME only costs speed
@@ -140,6 +156,6 @@ class Catalog:
         return sorted(found, key=lambda entry: (entry["domain"], entry["id"]))
 
 
-def load_catalog(plugin_folders: Iterable[Path]) -> Catalog:
-    """The catalog zoo commands see: plugins' card folders, then `ZOO_CATALOG`'s."""
-    return Catalog([*plugin_folders, *settings.extra_catalog_folders()], cache=settings.zoo_home() / "cache" / "catalog.json")
+def load_catalog(plugin_folders: dict[Path, str]) -> Catalog:
+    """The catalog zoo commands see: plugins' card folders (folder -> plugin), then `ZOO_CATALOG`'s."""
+    return Catalog([*plugin_folders, *settings.extra_catalog_folders()], cache=settings.zoo_home() / "cache" / "catalog.json", owners=dict(plugin_folders))

@@ -1,8 +1,9 @@
-"""One fine-tune over several processes, GPUs or nodes: torchrun starts zoo's worker, the Trainer runs DDP.
+"""One job over several processes, GPUs or nodes: torchrun starts the worker module it is given, the Trainer runs DDP.
 
 The command the user typed checks the recipe first (bad input fails before any process
 starts), writes it for the workers and launches them through `torch.distributed.run`, the
-code behind `torchrun`. The Trainer shards the data across the workers. Only rank 0 talks to
+code behind `torchrun`; each worker hands the job to the function its module passes to `work`
+(zoo_core.training.launch), so this module knows how processes meet, not what they train. The Trainer shards the data across the workers. Only rank 0 talks to
 MLflow and writes the model; it hands its run id to the others so that every process
 checkpoints into the same run folder, and its results back to the command that launched it.
 """
@@ -71,13 +72,13 @@ class Launch:
                 f"pass --batch-size {fits} or {fits + self.world_size} (the global batch; each process takes an equal share)",
             )
 
-    def torchrun_args(self, job: Path) -> list[str]:
+    def torchrun_args(self, job: Path, worker: str) -> list[str]:
         args = [f"--nproc-per-node={self.nproc}", f"--nnodes={self.nnodes}", f"--node-rank={self.node_rank}"]
         if self.master_addr is not None:
             args.append(f"--master-addr={self.master_addr}")
         if self.master_port is not None:  # otherwise one node finds a free port itself
             args.append(f"--master-port={self.master_port}")
-        return [*args, "--module", "zoo_core.distributed", str(job)]
+        return [*args, "--module", worker, str(job)]
 
 
 def rank() -> int:
@@ -109,8 +110,9 @@ def share(value: Any) -> Any:
     return box[0]
 
 
-def launch(job: dict[str, Any], where: Launch, report: Callable[[str], None]) -> dict[str, Any] | None:
-    """Run `job` on this node's share of the processes; rank 0's results (None on the other nodes)."""
+def launch(job: dict[str, Any], where: Launch, report: Callable[[str], None], worker: str) -> dict[str, Any] | None:
+    """Run `job` on this node's share of the processes, each `python -m worker JOB_FILE`; rank 0's results
+    (None on the other nodes)."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -128,7 +130,7 @@ def launch(job: dict[str, Any], where: Launch, report: Callable[[str], None]) ->
         if where.nnodes > 1:  # torchrun waits in C++ for the other nodes, deaf to Ctrl-C until they come
             report(f"waiting for all {where.nnodes} nodes at {where.master_addr}:{where.master_port or 29500}; to stop waiting: kill {os.getpid()}")
         try:
-            run(parse_args(where.torchrun_args(job_file)))
+            run(parse_args(where.torchrun_args(job_file, worker)))
         except ChildFailedError as exc:
             raise _worker_error(Path(folder)) or _worker_death(exc) from None
         except SignalException:  # Ctrl-C: torchrun stopped the workers; rank 0 says how to resume
@@ -155,10 +157,10 @@ def _worker_death(exc: Any) -> ZooError:
     return DistributedError(f"a worker of the distributed run died ({how}); its output is above", "fix what it names; a run that checkpointed continues with --resume RUN_ID and the same --nproc")
 
 
-def _work(job_file: Path) -> int:
-    """One worker: its share of the job; rank 0 writes the results for the launching command."""
+def work(job_file: Path, run_job: Callable[[dict[str, Any], Any, Any, Callable[[str], None]], Any]) -> int:
+    """One worker: its share of the job, through `run_job(job, catalog, plugins, report)`; rank 0 writes
+    the results for the launching command."""
     from zoo_core.catalog import load_catalog
-    from zoo_core.finetune import run_job
     from zoo_core.plugins import load_plugins
 
     job = json.loads(job_file.read_text())
@@ -181,8 +183,3 @@ def _work(job_file: Path) -> int:
         staged.write_text(json.dumps(results))
         staged.rename(folder / RESULTS)
     return 0
-
-
-if __name__ == "__main__":
-    sys.stdout = sys.stderr  # training chatter; the launching command prints the results
-    sys.exit(_work(Path(sys.argv[1])))

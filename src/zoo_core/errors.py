@@ -34,12 +34,6 @@ class PluginError(ZooError):
     """A plugin that cannot be used as it stands."""
 
 
-class PluginConflictError(PluginError):
-    """Two plugins claim the same name (`plugins` names them)."""
-
-    plugins: tuple[str, ...] = ()
-
-
 def shown_path(path: Path) -> str:
     """A path as a message should show it: relative to the working directory when shorter."""
     try:

@@ -6,103 +6,32 @@ validated export is renamed into place, so a failed export leaves nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from zoo_core import settings
 from zoo_core.catalog import Catalog
 from zoo_core.disk import disk_full, ensure_writable, out_of_space
-from zoo_core.errors import PluginError, RecipeError, RefError, ZooError
+from zoo_core.errors import PluginError, RecipeError, ZooError
 from zoo_core.plugins import Plugins
+from zoo_core.options import validate
 from zoo_core.refs import resolve, task_for
+from zoo_core.runtime import EXPORT_INFO, Export, open_runtime, plugin_errors
 from zoo_core.scores import metric_name
 from zoo_core.store import folder_size, refused_pickle, replace_folder
-from zoo_core.types import Columns, ExportReport, Runtime, TaskAdapter
-
-EXPORT_INFO = "zoo-export.json"
+from zoo_core.training.evaluate import evaluate
+from zoo_core.adapters import TaskAdapter
+from zoo_core.types import Columns, ExportReport, Runtime
 
 
 class AccuracyDropError(ZooError):
     """A variant loses more accuracy than the user accepted."""
-
-
-@dataclass(frozen=True)
-class Export:
-    """An export folder, as its `zoo-export.json` describes it."""
-
-    path: Path
-    format: str
-    domain: str
-    task: str
-    source: str
-    run_id: str | None
-    report: ExportReport
-    metrics: dict[str, Any] = field(default_factory=dict)
-    served_as: str | None = None  # the MLflow pyfunc model `mlflow models serve -m` takes (models:/NAME/VERSION)
-
-
-def read_export(folder: Path) -> Export:
-    """The export in `folder`; a missing or damaged `zoo-export.json` is a one-line error."""
-    file = folder / EXPORT_INFO
-    if not file.is_file():
-        raise RefError(f"{folder} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF")
-    try:
-        info = json.loads(file.read_text())
-        return Export(folder, info["format"], info["domain"], info["task"], info["source"], info.get("run_id"), ExportReport.from_json(info), info.get("metrics") or {})
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RefError(f"{file} is damaged ({type(exc).__name__}: {exc})", "export the model again with zoo export") from None
-
-
-def open_runtime(export: Export, plugins: Plugins, provider: str | None = None, variant: str | None = None, threads: int | None = None) -> Runtime:
-    """The export opened by the exporter that wrote it, checked as it runs."""
-    exporter = plugins.lookup("exporter", export.format)
-    if variant is not None and variant not in export.report.variants:
-        raise RefError(f"this export has no {variant} variant", f"pass --variant {' or '.join(export.report.variants)}")
-    blame = f"exporter '{export.format}' (plugin '{plugins.owner('exporter', export.format)}')"
-    with plugin_errors(blame, "open"):
-        runtime = exporter.open(export.path, export.report, provider, variant, threads)
-    missing = [name for name in ("variant", "provider", "run", "prepare") if not hasattr(runtime, name)]
-    if missing:
-        raise PluginError(f"{blame} opened a runtime without {', '.join(missing)}", "fix the plugin: a Runtime has variant, provider, run and prepare (docs/plugins.md)")
-    return CheckedRuntime(runtime, blame)
-
-
-class CheckedRuntime:
-    """A plugin's runtime whose mistakes come out as one line naming the plugin, not as a crash in zoo."""
-
-    def __init__(self, runtime: Runtime, blame: str) -> None:
-        self.runtime, self.blame = runtime, blame
-        self.variant, self.provider = runtime.variant, runtime.provider
-
-    def run(self, inputs: Any, graph: str = "model") -> list[Any]:
-        with plugin_errors(self.blame, "run"):
-            outputs = self.runtime.run(inputs, graph)
-        if not isinstance(outputs, (list, tuple)) or not all(hasattr(output, "shape") for output in outputs):
-            raise PluginError(f"{self.blame} returned {type(outputs).__name__} from run, not a list of arrays", "fix the plugin: run returns one numpy array per output, in a list")
-        return list(outputs)
-
-    def prepare(self, inputs: Any, static: bool = False) -> Callable[[], Any]:
-        with plugin_errors(self.blame, "prepare"):
-            return self.runtime.prepare(inputs, static)
-
-
-@contextlib.contextmanager
-def plugin_errors(blame: str, step: str) -> Iterator[None]:
-    """A plugin's own ZooErrors pass through; anything else is a bug in it, named as such."""
-    try:
-        with refused_pickle("the model"):
-            yield
-    except ZooError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"{blame} failed in {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}", "report it to the plugin's authors; ZOO_DEBUG=1 shows the traceback") from exc
 
 
 def export_model(
@@ -113,14 +42,23 @@ def export_model(
     catalog: Catalog,
     plugins: Plugins,
     report: Callable[[str], None] = lambda line: None,
+    format_options: dict[str, Any] | None = None,
+    spelled: dict[str, str] | None = None,
 ) -> Export:
-    """Export `ref` with the `fmt` exporter, check it on `options["data"]`, log it to MLflow."""
+    """Export `ref` with the `fmt` exporter, check it on `options["data"]`, log it to MLflow.
+
+    `options` are the engine's (data, accept_drop, allow_pickle, domain, task); `format_options` the
+    exporter's own, validated by its options model and handed to it with the engine's."""
     exporter = plugins.lookup("exporter", fmt)
+    others = {name: other.options for name, other in plugins.exporters().items()}
+    with plugins.guarded("exporter", fmt, "options"):
+        own = validate("exporter", fmt, exporter.options, format_options or {}, others, lambda key: (spelled or {}).get(key, f"-o {key}"))
+    options = {**options, **own}
     model = resolve(ref, catalog, plugins, bool(options.get("allow_pickle")), report=report)
     domain = options.get("domain") or model.domain
     with refused_pickle(model.name):
-        task, adapter = plugins.task_adapter(domain, task_for(model, domain, catalog, plugins), ref)
-    if options.get("data") and not (adapter.labelled or hasattr(adapter, "score_export")):
+        task, adapter = plugins.task_adapter(domain, options.get("task") or task_for(model, domain, catalog, plugins), ref)
+    if options.get("data") and adapter.metric() is None:
         raise RecipeError(f"--data compares the scores of PyTorch and the export; zoo cannot score a {task} export", "evaluate the model with zoo eval REF --data FILE")
     target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
@@ -138,7 +76,7 @@ def export_model(
         result = replace(result, max_length=min(filter(None, ((model.info or {}).get("max_length"), result.max_length))))
         export = Export(staging, fmt, domain, task, ref, (model.info or {}).get("run_id"), result)
         if options.get("data"):
-            export = replace(export, metrics=check_metrics(str(model.path), export, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins))
+            export = replace(export, metrics=check_metrics(str(model.path), export, adapter, Path(options["data"]), float(options.get("accept_drop") or 1.0), catalog, plugins, domain, task))
         info = {
             "source": ref,
             "base": (model.info or {}).get("base", model.name),
@@ -159,18 +97,14 @@ def export_model(
             raise disk_full(target.parent, 2 * folder_size(model.path)) from None
         raise
     export = replace(export, path=target)
-    from zoo_core.predict import is_classifier
-
-    return replace(export, served_as=_log_to_mlflow(export, exporter.log_model, is_classifier(adapter)))
+    return replace(export, served_as=_log_to_mlflow(export, exporter.log_model, adapter.labelled))
 
 
-def check_metrics(ref: str, export: Export, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins) -> dict[str, Any]:
+def check_metrics(ref: str, export: Export, adapter: TaskAdapter, data: Path, accept_drop: float, catalog: Catalog, plugins: Plugins, domain: str | None = None, task: str | None = None) -> dict[str, Any]:
     """The task's scores for PyTorch and for each variant on held-out data (a classifier's accuracy, a
     tagger's entity F1, ...); a variant that loses more than `accept_drop` points of the headline score is refused."""
-    from zoo_core.finetune import evaluate
-
-    headline = "accuracy" if adapter.labelled else getattr(adapter, "export_metric", None)
-    evaluated = evaluate(ref, data, Columns(), catalog, plugins)
+    headline = adapter.metric()
+    evaluated = evaluate(ref, data, Columns(), catalog, plugins, domain=domain, task=task)
     reference = {key: value for key, value in evaluated.items() if key not in ("model", "data", "examples")}
     if headline not in reference:  # a plugin whose export_metric names no score of its own evaluate
         raise PluginError(f"the {export.task} adapter's export_metric {headline!r} is not one of its scores ({', '.join(reference)})", "fix the plugin: export_metric names a key its evaluate returns")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pluggy
 
-from zoo_core.types import Domain, Exporter, Method, Source
+from zoo_core.types import Domain, Exporter, Method, Source, Task
 
 hookspec = pluggy.HookspecMarker("zoo")
 
@@ -38,6 +38,21 @@ def zoo_domains() -> Iterable[Domain]:
         @hookimpl
         def zoo_domains():
             yield Domain(name="audio", summary="Speech and sound", tasks=("audio-classification",))
+    """
+
+
+@hookspec
+def zoo_tasks() -> Iterable[Task]:
+    """Yield tasks to add to a domain, any plugin's (a sentence-embedding task for `nlp`, say).
+
+    A task whose (domain, name) another plugin already serves is left out, as is a task
+    for a domain no plugin provides; `zoo plugins` says which.
+
+    Example::
+
+        @hookimpl
+        def zoo_tasks():
+            yield Task(domain="nlp", name="sentence-embedding", summary="Mean-pooled sentence vectors", adapter=_embedding_adapter)
     """
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core.catalog import Catalog
-from zoo_core.errors import DataError, RefError
-from zoo_core.export import EXPORT_INFO, Export, open_runtime, read_export
+from zoo_core.errors import DataError, PluginError, RefError
 from zoo_core.plugins import Plugins
-from zoo_core.refs import model_task
+from zoo_core.refs import task_for
+from zoo_core.results import Label, Result
+from zoo_core.runtime import EXPORT_INFO, Export, open_runtime, read_export
+from zoo_core.scores import ranked, softmax
 from zoo_core.store import refused_pickle
 from zoo_core.types import Runtime
 
@@ -64,9 +66,12 @@ def predict(
     allow_pickle: bool = False,
     decoding: dict[str, Any] | None = None,
     on_text: Callable[[str], None] | None = None,
-) -> tuple[list[dict[str, Any]], str]:
-    """Predict with an export on its exporter's runtime, or (zero-shot, fill-mask and generative models) with a REF
-    in PyTorch. Generators stream their text to `on_text` as it comes, a newline after each input."""
+    domain: str | None = None,
+    task: str | None = None,
+) -> tuple[list[Result], str]:
+    """Predict with an export on its exporter's runtime, or (models that answer without an export) with a REF
+    in PyTorch. Generators stream their text to `on_text` as it comes, a newline after each input.
+    `domain` and `task` place a folder no card describes."""
     export_dir = Path(target)
     if not inputs:
         raise DataError("nothing to predict", "give inputs as arguments or with --file")
@@ -74,63 +79,46 @@ def predict(
     if decoding.get("max_new_tokens", 1) < 1:
         raise DataError(f"--max-new-tokens {decoding['max_new_tokens']} generates nothing", "pass --max-new-tokens 1 or more (default 32)")
     if not (export_dir / EXPORT_INFO).is_file():
-        return _predict_model(target, inputs, labels or [], top, plugins, catalog, allow_pickle, decoding, on_text)
+        return _predict_model(target, inputs, labels or [], top, plugins, catalog, allow_pickle, decoding, on_text, domain, task)
     export = read_export(export_dir)
-    _, adapter = plugins.task_adapter(export.domain, export.task, target)
+    domain, task = domain or export.domain, task or export.task
+    _, adapter = plugins.task_adapter(domain, task, target)
     runtime = open_runtime(export, plugins, provider, variant)
     used = f"{export.format} {runtime.variant} on {runtime.provider}"
-    if hasattr(adapter, "generate_export"):
-        return _generate(lambda prompt, stream: adapter.generate_export(runtime, export_dir, prompt, decoding, stream), inputs, on_text), used
-    if hasattr(adapter, "predict_export"):  # zero-shot: labels come from the user, through the text tower
-        return adapter.predict_export(runtime, export_dir, inputs, labels or [], top), used
-    if not all(isinstance(item, str) for item in inputs):
-        raise DataError(f"a {export.task} model takes texts or image paths, not {next(item for item in inputs if not isinstance(item, str))!r}", "give one input per argument, or a .txt file with --file")
-    return [result for start in range(0, len(inputs), BATCH) for result in classify(runtime, adapter, export, inputs[start : start + BATCH], top)], used
+    with plugins.guarded("task", f"{domain}/{task}", "predict_export"):
+        if adapter.generates:
+            return _generate(lambda prompt, stream: adapter.generate_export(runtime, export_dir, prompt, decoding, stream), inputs, on_text), used
+        if not adapter.labelled:  # the task answers in its own way (entities, spans, zero-shot labels ...)
+            return checked_rows(adapter.predict_export(runtime, export_dir, inputs, labels or [], top), inputs, plugins.blamed("task", f"{domain}/{task}")), used
+        if not all(isinstance(item, str) for item in inputs):
+            raise DataError(f"a {export.task} model takes texts or image paths, not {next(item for item in inputs if not isinstance(item, str))!r}", "give one input per argument, or a .txt file with --file")
+        return [result for start in range(0, len(inputs), BATCH) for result in classify(runtime, adapter, export, inputs[start : start + BATCH], top)], used
 
 
-def is_classifier(adapter: Any) -> bool:
-    """Whether an export of this task answers with one runtime call per batch of inputs (classifiers),
-    not through the adapter's own loop (generation, zero-shot, spans, entities)."""
-    return not hasattr(adapter, "generate_export") and not hasattr(adapter, "predict_export")
+def checked_rows(rows: Any, inputs: list[Any], blamed: str) -> list[Result]:
+    """A task's answers, one `Result` row per input, or a `PluginError` naming the task's plugin."""
+    if not isinstance(rows, list) or len(rows) != len(inputs) or not all(isinstance(row, Result) for row in rows):
+        got = type(rows[0]).__name__ if isinstance(rows, list) and rows else type(rows).__name__
+        raise PluginError(f"{blamed} answered with {got} rows, not one zoo_core result row per input", "fix the plugin: predict returns Label, Entities, Answer, Generated or Vector rows (docs/plugins.md)")
+    return rows
 
 
 def open_classifier(export_dir: Path, plugins: Plugins, provider: str | None = None, variant: str | None = None, what: str = "zoo serve") -> tuple[Export, Any, Runtime]:
     """A classifier export opened once, for callers that classify many batches (zoo serve, the MLflow pyfunc)."""
     export = read_export(export_dir)
     _, adapter = plugins.task_adapter(export.domain, export.task, str(export_dir))
-    if not is_classifier(adapter):
+    if not adapter.labelled:
         raise RefError(f"{what} batches classifiers; {export_dir} is a {export.task} export", f"run it with zoo predict {export_dir} INPUT...")
     return export, adapter, open_runtime(export, plugins, provider, variant)
 
 
-def classify(runtime: Runtime, adapter: Any, export: Export, inputs: list[str], top: int = 1) -> list[dict[str, Any]]:
+def classify(runtime: Runtime, adapter: Any, export: Export, inputs: list[str], top: int = 1) -> list[Label]:
     """One runtime call for a batch of texts or image paths: each input's label and scores."""
     logits = runtime.run(adapter.export_inputs(export.path, inputs, export.report.max_length))[0]
-    return [{"input": item, **ranked(row, export.report.labels, top)} for item, row in zip(inputs, softmax(logits))]
+    return [Label(input=item, **ranked(row, export.report.labels, top)) for item, row in zip(inputs, softmax(logits))]
 
 
-def softmax(logits: Any) -> Any:
-    import numpy as np
-
-    logits = np.asarray(logits, dtype=np.float64)
-    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    return probabilities / probabilities.sum(-1, keepdims=True)
-
-
-def ranked(probabilities: Any, names: list[str], top: int) -> dict[str, Any]:
-    """One input's answer: the best label and score, the `top` best, and every label's score."""
-    import numpy as np
-
-    order = [int(index) for index in np.argsort(-probabilities, kind="stable")[: max(top, 1)]]
-    return {
-        "label": names[order[0]],
-        "score": float(probabilities[order[0]]),
-        "top": [{"label": names[index], "score": float(probabilities[index])} for index in order],
-        "scores": {name: float(value) for name, value in zip(names, probabilities)},
-    }
-
-
-def _generate(generate: Callable[[str, Callable[[str], None] | None], dict[str, Any]], inputs: list[str], on_text: Callable[[str], None] | None) -> list[dict[str, Any]]:
+def _generate(generate: Callable[[str, Callable[[str], None] | None], Result], inputs: list[str], on_text: Callable[[str], None] | None) -> list[Result]:
     results = []
     for prompt in inputs:
         results.append(generate(prompt, on_text))
@@ -140,28 +128,41 @@ def _generate(generate: Callable[[str, Callable[[str], None] | None], dict[str, 
 
 
 def _predict_model(
-    ref: str, inputs: list[str], labels: list[str], top: int, plugins: Plugins, catalog: Catalog | None, allow_pickle: bool, decoding: dict[str, Any], on_text: Callable[[str], None] | None
-) -> tuple[list[dict[str, Any]], str]:
-    """Zero-shot, fill-mask and generative models answer straight from a REF; classifiers are served from their export."""
+    ref: str,
+    inputs: list[str],
+    labels: list[str],
+    top: int,
+    plugins: Plugins,
+    catalog: Catalog | None,
+    allow_pickle: bool,
+    decoding: dict[str, Any],
+    on_text: Callable[[str], None] | None,
+    domain_name: str | None,
+    task: str | None,
+) -> tuple[list[Result], str]:
+    """Models whose task answers without an export (zero-shot, fill-mask, generation, entities, spans) answer straight
+    from a REF; classifiers are served from their export."""
     from zoo_core.refs import resolve
 
     not_export = RefError(f"{ref} is not a zoo export (no {EXPORT_INFO})", "make one with zoo export REF and predict with the export folder")
     if catalog is None:
         raise not_export
     model = resolve(ref, catalog, plugins, allow_pickle)
-    domain = plugins.domains().get(model.domain or "")
-    if domain is None or domain.adapter is None:
+    domain = plugins.domains().get(domain_name or model.domain or "")
+    if domain is None or not plugins.tasks()[domain.name]:
+        if domain_name is None and model.domain is None:
+            raise RefError(f"zoo cannot tell which domain {ref} belongs to", f"pass --domain NAME (domains: {', '.join(sorted(plugins.domains())) or 'none'})")
         raise not_export
-    task = model_task(model, domain, catalog)
-    adapter = domain.adapter(task)
+    with refused_pickle(model.name):
+        task, adapter = plugins.task_adapter(domain.name, task or task_for(model, domain.name, catalog, plugins), ref)
+    if adapter.labelled:
+        if model.info is None and (domain.task_of is None or domain.task_of(model.path) is None):
+            raise RefError(f"{ref} has no task head to predict with (its checkpoint holds the encoder alone)", "train one first: zoo finetune adds a classifier (then export it), zoo adapt a masked-LM head for [MASK]")
+        raise not_export
     import torch
 
     used = f"{task}, pytorch on {'cuda' if torch.cuda.is_available() else 'cpu'}"
-    with refused_pickle(model.name):
-        if hasattr(adapter, "generate_model"):
+    with refused_pickle(model.name), plugins.guarded("task", f"{domain.name}/{task}", "predict_model"):
+        if adapter.generates:
             return _generate(lambda prompt, stream: adapter.generate_model(model.path, prompt, decoding, stream), inputs, on_text), used
-        if hasattr(adapter, "predict_model"):
-            return adapter.predict_model(model.path, inputs, labels, top), used
-    if model.info is None and (domain.task_of is None or domain.task_of(model.path) is None):
-        raise RefError(f"{ref} has no task head to predict with (its checkpoint holds the encoder alone)", "train one first: zoo finetune adds a classifier (then export it), zoo adapt a masked-LM head for [MASK]")
-    raise not_export
+        return checked_rows(adapter.predict_model(model.path, inputs, labels, top), inputs, plugins.blamed("task", f"{domain.name}/{task}")), used

@@ -16,10 +16,10 @@ from typing import Any
 from zoo_core import tracking
 from zoo_core.catalog import Catalog
 from zoo_core.errors import DataError, RecipeError
-from zoo_core.finetune import fingerprint, read_data
 from zoo_core.plugins import Plugins
-from zoo_core.refs import model_task, resolve
+from zoo_core.refs import resolve, task_for
 from zoo_core.store import refused_pickle
+from zoo_core.training.data import fingerprint, read_data
 from zoo_core.types import Columns
 
 PLACEHOLDER = "{text}"
@@ -71,15 +71,13 @@ def evaluate_prompt(
     if shots and train is None:
         raise DataError(f"--shots {shots} needs solved examples to show", "pass --train FILE with text and label columns")
     model = resolve(ref, catalog, plugins, allow_pickle)
-    domain = plugins.domains().get(model.domain or "")
-    if domain is None or domain.adapter is None:
+    if not plugins.tasks().get(model.domain or ""):
         raise RecipeError(f"zoo cannot tell which domain {ref} belongs to", "prompting needs a causal or text-to-text language model")
     with refused_pickle(model.name):
-        task = model_task(model, domain, catalog)
-    adapter = domain.adapter(task)
-    if not hasattr(adapter, "score_choices"):
+        task, adapter = plugins.task_adapter(model.domain, task_for(model, model.domain, catalog, plugins), ref)
+    if not adapter.generates:
         raise RecipeError(f"{ref} is a {task} model, which cannot score answers to a prompt", "prompt a causal (GPT-2) or text-to-text (T5) model, or fine-tune this one with zoo finetune")
-    examples = read_data(adapter, data, columns, report) if not hasattr(adapter, "read_examples") else adapter.read_examples(data, columns)
+    examples = adapter.read_examples(data, columns)
     unknown = sorted(set(examples["label"]) - set(answers))
     if unknown:
         raise DataError(f"{data.name} has labels that are not among --choices: {', '.join(unknown[:5])}", f"--choices must name every label: --choices {','.join([*answers, *unknown[:5]])}")

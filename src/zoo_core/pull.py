@@ -60,9 +60,14 @@ def plan_pull(target: str, catalog: Catalog, name: str | None = None) -> PullPla
             pins[uri.rstrip("/").rsplit("/", 1)[-1]] = fragment.removeprefix("sha256=")
         elif fragment:
             uri = target
-        stem = uri.split("://", 1)[1].split("@")[0].split("==")[0].rstrip("/").rsplit("/", 1)[-1]
+        head, _, last = uri.rstrip("/").rpartition("/")
+        revision = None
+        if "@" in last:  # SCHEME://.../NAME@REV: every source gets the revision as an argument, as catalog names do
+            last, _, revision = last.partition("@")
+            uri = f"{head}/{last}"
+        stem = uri.split("://", 1)[1].split("==")[0].rstrip("/").rsplit("/", 1)[-1]
         derived = stem.split(".")[0] if uri.startswith(("http://", "https://")) else stem
-        return PullPlan(name=check_name(name or derived, example="--name my-model"), candidates=[Candidate(uri, None, pins)])
+        return PullPlan(name=check_name(name or derived, example="--name my-model"), candidates=[Candidate(uri, revision or None, pins)], requested_revision=revision or None)
     path = Path(target).expanduser()
     if target.startswith((".", "/", "~")) and not path.exists():
         raise ZooError(f"{path} does not exist", "give the path of a checkpoint folder or file, or a name from `zoo list`")

@@ -29,7 +29,7 @@ class ExportModel(mlflow.pyfunc.PythonModel):
         from zoo_core.predict import classify
 
         inputs = _texts(model_input)
-        return [result for start in range(0, len(inputs), BATCH) for result in classify(self.runtime, self.adapter, self.export, inputs[start : start + BATCH])]
+        return [result for start in range(0, len(inputs), BATCH) for result in (row.to_json() for row in classify(self.runtime, self.adapter, self.export, inputs[start : start + BATCH]))]
 
 
 def _texts(model_input: Any) -> list[str]:

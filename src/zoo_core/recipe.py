@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from zoo_core.errors import RecipeError, shown_path
-
-METHOD_OPTIONS = ("rank", "alpha", "target_modules", "unfreeze_last")
-
 
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
@@ -40,16 +37,9 @@ class Recipe(BaseModel):
     prefix: str = Field("", description="text-to-text: put before every source text, as in 'summarize: '")
     objective: Literal["mlm", "clm", "span"] | None = Field(None, description="zoo adapt: the pretraining objective")
     mlm_probability: float = Field(0.15, gt=0, lt=1, description="masked language modelling: the share of tokens masked")
-    rank: int | None = Field(None, ge=1)
-    alpha: int | None = Field(None, ge=1)
-    target_modules: list[str] | None = None
-    unfreeze_last: int | None = Field(None, ge=0)
     baseline: Literal["scratch"] | None = None
-    unlabeled: Path | None = Field(None, description="self-training: data without labels to pseudo-label")
-    rounds: int = Field(3, ge=1, description="self-training: pseudo-labelling rounds after the labelled-only round 0")
-    confidence: float = Field(0.9, gt=0, lt=1, description="self-training: the least probability a pseudo-label needs")
-    max_per_class: int | None = Field(None, ge=1, description="self-training: pseudo-labels kept per class and round at most")
-    base_method: str = Field("full", description="self-training: the method each round trains with")
+    unlabeled: Path | None = Field(None, description="data without labels, for methods that train in rounds")
+    options: dict[str, Any] = Field(default_factory=dict, description="the method's own options (zoo plugins METHOD lists them)")
     register_as: str | None = Field(None, alias="register", description="registered model name; default <base>-<method>")
     allow_pickle: bool = False
 
@@ -61,12 +51,16 @@ class Recipe(BaseModel):
 
         return path.expanduser().absolute() if path is not None and not is_hub(path) else path
 
-    def method_options(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in METHOD_OPTIONS if getattr(self, name) is not None}
+    _spelled: dict[str, str] = PrivateAttr(default_factory=dict)  # option -> the flag the user gave it with (--rank)
+
+    def spelled(self, option: str) -> str:
+        """How the user gave `option`: an alias flag (`--rank`) or `-o rank`."""
+        return self._spelled.get(option, f"-o {option}")
 
 
-def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
-    """The recipe file (if any) with every CLI flag that was given laid over it."""
+def load_recipe(path: Path | None, overrides: dict[str, Any], options: dict[str, Any] | None = None, spelled: dict[str, str] | None = None) -> Recipe:
+    """The recipe file (if any) with every CLI flag that was given laid over it, and the plugin
+    `options` given on the command line laid over its `options:` (`spelled`: option -> alias flag)."""
     values: dict[str, Any] = {}
     if path is not None:
         if not path.is_file():
@@ -76,12 +70,19 @@ def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
             raise RecipeError(f"{shown_path(path)} must be a mapping of recipe fields")
         values.update(loaded)
     values.update({key: value for key, value in overrides.items() if value is not None})
+    if options:
+        if not isinstance(values.get("options", {}), dict):
+            raise RecipeError(f"{shown_path(path)}: options: must be a mapping of option names to values", "for example options: {rank: 16}")
+        values["options"] = {**values.get("options", {}), **options}
     try:
-        return Recipe.model_validate(values)
+        recipe = Recipe.model_validate(values)
+        recipe._spelled = dict(spelled or {})
+        return recipe
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         flag = "--" + where.replace("_", "-").replace("register-as", "register")
         if path is not None and where in values and where not in {key for key, value in overrides.items() if value is not None}:
-            raise RecipeError(f"{shown_path(path)}: {where}: {first['msg']}", "see `zoo finetune --help` for the recipe fields") from None
+            fix = "a method's options go under options: (zoo plugins METHOD lists them)" if first["type"] == "extra_forbidden" else "see `zoo finetune --help` for the recipe fields"
+            raise RecipeError(f"{shown_path(path)}: {where}: {first['msg']}", fix) from None
         raise RecipeError(f"{flag} {values.get(where, '')}: {first['msg']}", "see the command's --help for its options") from None

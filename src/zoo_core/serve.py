@@ -235,7 +235,7 @@ def serve(
     """Listen first (a port in use fails at once), load the export, then serve until Ctrl-C; /ping answers
     503 while the model loads. A REF that is not an export is refused, not exported on the fly: exporting
     would replace the user's export in ZOO_HOME/exports with a plain one at every start."""
-    from zoo_core.export import EXPORT_INFO
+    from zoo_core.runtime import EXPORT_INFO
     from zoo_core.predict import classify, open_classifier
 
     for flag, value, least in (("--max-batch", max_batch, 1), ("--max-wait-ms", max_wait_ms, 0)):
@@ -249,7 +249,7 @@ def serve(
     batcher = None
     try:
         export, adapter, runtime = open_classifier(folder, plugins, provider, variant)
-        batcher = Batcher(lambda inputs: classify(runtime, adapter, export, inputs), max_batch, max_wait_ms)
+        batcher = Batcher(lambda inputs: [row.to_json() for row in classify(runtime, adapter, export, inputs)], max_batch, max_wait_ms)
         about = {"model": str(export.path), "task": export.task, "format": export.format, "variant": runtime.variant, "provider": runtime.provider, "max_batch": max_batch, "max_wait_ms": max_wait_ms}
         server.ready(batcher, about)
         announce(

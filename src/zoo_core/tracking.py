@@ -43,6 +43,15 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{settings.zoo_home() / 'mlflow.db'}"
 
 
+def tracking_client() -> Any:
+    """An `mlflow.MlflowClient` on zoo's store (`MLFLOW_TRACKING_URI`, else the SQLite store under
+    ZOO_HOME), checked and with the `zoo` experiment made: what a plugin command uses to read runs."""
+    connect()
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri())
+
+
 def uses_default_store() -> bool:
     return not os.environ.get("MLFLOW_TRACKING_URI")
 

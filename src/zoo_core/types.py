@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    from zoo_core.adapters import TaskAdapter
 
 
 # The task `zoo adapt` trains for each pretraining objective a domain names.
@@ -45,15 +48,36 @@ class Domain:
     (fill-mask, text-generation, span-corruption), which the domain must list.
     `task_of(model_dir)` names the task a checkpoint's own head performs (a
     masked-LM head fills masks), for folders with no card and no zoo-model.json;
-    None where it has no head zoo could use.
+    None where it has no head zoo could use. `recognizes(model_dir)` says whether a
+    folder with no card and no zoo-model.json holds one of this domain's models (its
+    config, tokenizer or image processor); the first domain that says yes gets it.
+
+    `tasks` and `adapter(task)` declare the domain's own tasks, the first being its
+    default; any plugin adds more with the `zoo_tasks` hook.
     """
 
     name: str
     summary: str
-    tasks: tuple[str, ...]
+    tasks: tuple[str, ...] = ()
     adapter: Callable[[str], TaskAdapter] | None = None
     objective: Callable[[Path], str] | None = None
     task_of: Callable[[Path], str | None] | None = None
+    recognizes: Callable[[Path], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task added to a domain by any plugin (`zoo_tasks`), beside the tasks the domain declares itself.
+
+    `adapter()` returns the task's `TaskAdapter` (it may import torch); `options()`, when
+    given, returns a pydantic model of the task's own settings (`-o key=value`).
+    """
+
+    domain: str
+    name: str
+    summary: str
+    adapter: Callable[[], TaskAdapter]
+    options: Callable[[], type] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,75 +109,29 @@ class Columns:
     target: str | None = None
 
 
-class TaskAdapter(Protocol):
-    """What the fine-tuning engine asks of a domain for one task.
-
-    Data comes back as a `datasets.Dataset` with string labels in a `label`
-    column; models come back with their preprocessor (tokenizer, image
-    processor). The engine owns training (the Hugging Face Trainer), tracking and
-    saving; the adapter owns everything that depends on the modality.
-
-    `labelled` adapters are classifiers: their data has a `label` column and the
-    engine scores them by accuracy and macro-F1. Pair tasks (image-text) set it
-    False: the model's own loss trains them, and they add
-    `evaluate(model, processor, dataset, labels) -> metrics`. Optional extras:
-    `export_graphs(model, processor)` for models exported as several graphs,
-    `predict_model(...)` and `predict_export(...)` for predictions that are not
-    one softmax over the model's own labels (zero-shot, fill-mask),
-    `configure(recipe)` to read task settings from the recipe (a T5 `prefix`,
-    `mlm_probability`, `max_length`) before reading data. Generators add
-    `generate_model(model_dir, prompt, decoding, on_text)` and
-    `generate_export(runtime, export_dir, prompt, decoding, on_text)`, which stream
-    text pieces to `on_text`, `check_graphs(model, processor, run, strict, shown)`,
-    which an exporter calls to compare generated tokens with PyTorch's, and
-    `score_choices(model_dir, contexts, choices)` for prompting. Unlabelled tasks whose
-    labels are not one per row (a tagger's tags) add `labels_of(train, val)`, the
-    label list the model's head is built for; with `score_export(runtime, export_dir,
-    report, dataset)` and `export_metric` (the key compared), `zoo export --data` scores
-    their exports as `evaluate` scores the model. `predict_model`/`predict_export` return
-    one dict per input: `label`/`score`/`top` (classifiers), `entities` (taggers: dicts
-    with `entity_group`, `word`, `start`, `end`, `score`) or `answer`/`start`/`end`/
-    `score`/`question` (extractive QA, whose inputs are `{"question", "context"}` dicts).
-    """
-
-    labelled: bool
-
-    def read(self, path: Path, columns: Columns) -> Any:
-        """Read a data file into a Dataset with the inputs and a string `label` column."""
-
-    def load(self, model_dir: Path, labels: list[str], scratch: bool) -> tuple[Any, Any]:
-        """A pretrained (or, with `scratch`, randomly initialised) model with a new head for `labels`."""
-
-    def load_trained(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
-        """A fine-tuned model, its preprocessor and its labels (in id order)."""
-
-    def encode(self, dataset: Any, processor: Any, labels: list[str], max_length: int, train: bool = False) -> Any:
-        """Model inputs plus integer `labels`, ready for the Trainer (`train`: with augmentation, if any)."""
-
-    def collator(self, processor: Any) -> Callable[[list[dict]], dict]:
-        """Batches encoded examples (padding them as the model needs)."""
-
-    def export_spec(self, model: Any, processor: Any) -> ExportSpec:
-        """Input and output names, dynamic axes and random inputs for exporting `model`."""
-
-    def export_inputs(self, export_dir: Path, inputs: list[str], max_length: int) -> dict[str, Any]:
-        """Raw user inputs (texts, image paths) as an export's numpy inputs, read with the
-        preprocessing files saved in `export_dir`, without torch."""
-
-
 @dataclass(frozen=True)
 class Method:
     """A way to adapt a pretrained model (full, freeze, lora, ...).
 
     `prepare(model, options)` returns the model ready to train: weights frozen or
-    adapters added as the method wants. `options` holds the method's settings
-    from the recipe or CLI (for example `{"rank": 8}` for LoRA) and the `task`.
+    adapters added as the method wants. `options` is a dict of the method's own
+    settings, validated by its `options()` model (given as `-o key=value` or in a
+    recipe's `options:`; for example `{"rank": 8}` for LoRA), plus the `task`.
     `defaults` are recipe values the method works best with, such as `{"lr": 1e-3}`.
+    `lr_for(parameter_name, options)`, when given, is the learning rate of a
+    trainable parameter that should not train at the engine's rate (None: the
+    engine's, `head_lr` for the new head and `lr` for the rest).
 
     A method that trains several models in turn (self-training) has `fit(session)` instead:
     zoo opens the parent MLflow run and hands it a `TrainingSession`; each
-    `session.train(...)` is one round, prepared by the recipe's `base_method`; `fit`
-    returns the round to keep, which zoo logs and registers under the parent.
+    `session.train(...)` is one round, prepared by the method its options name as
+    `base_method`; `fit` returns the round to keep, which zoo logs and registers
+    under the parent.
+
+    `options()` returns a pydantic model class of the method's settings (imported
+    when a command needs it, so the plugin stays cheap to import): its fields are
+    what `-o key=value` and a recipe's `options:` accept, their defaults what the
+    method gets when nothing is given, and MLflow logs them as `method.<key>`.
     """
 
     name: str
@@ -161,6 +139,8 @@ class Method:
     prepare: Callable[[Any, dict[str, Any]], Any] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     fit: Callable[[TrainingSession], Any] | None = None
+    options: Callable[[], type] | None = None
+    lr_for: Callable[[str, dict[str, Any]], float | None] | None = None
 
 
 class TrainingSession(Protocol):
@@ -277,6 +257,9 @@ class Exporter:
     threads to use (None: all). `zoo predict`,
     `zoo bench` and `zoo export --data` run exports only through it.
 
+    `options()`, when given, returns a pydantic model of the format's own settings
+    (`zoo export -o key=value`); their validated values join `options`.
+
     `log_model(export_dir, report)`, when given, is called inside the export's own
     MLflow run (linked to the model's training run) to log the export in an MLflow
     flavour (so MLflow can serve it) and returns the logged model's URI; the export
@@ -288,3 +271,4 @@ class Exporter:
     export: Callable[[Path, TaskAdapter, Path, dict[str, Any]], ExportReport]
     open: Callable[[Path, ExportReport, str | None, str | None, int | None], Runtime]
     log_model: Callable[[Path, ExportReport], str | None] | None = None
+    options: Callable[[], type] | None = None

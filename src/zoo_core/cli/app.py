@@ -10,7 +10,8 @@ import typer
 from typer._click.exceptions import UsageError  # typer 0.28 vendors click as typer._click
 from typer.core import TyperGroup
 
-from zoo_core import __version__, settings
+from zoo_core import settings
+from zoo_core.version import __version__
 from zoo_core.cli import catalog, export, finetune, plugins as plugins_cli, serve, store, tracking
 from zoo_core.cli.context import Context
 from zoo_core.errors import ZooError

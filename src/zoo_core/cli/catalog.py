@@ -32,8 +32,8 @@ def _check_filter(kind: str, value: str | None, known: set[str]) -> None:
 def register(app: typer.Typer, context: Context) -> None:
     @app.command("list")
     def list_models(
-        domain: Annotated[Optional[str], typer.Option(help="Only this domain (nlp, cv, multimodal, ...).")] = None,
-        task: Annotated[Optional[str], typer.Option(help="Only models for this task, e.g. text-classification.")] = None,
+        domain: Annotated[Optional[str], typer.Option(help=f"Only this domain ({', '.join(context.plugins.domains()) or 'none installed'}).")] = None,
+        task: Annotated[Optional[str], typer.Option(help="Only models for this task (zoo plugins lists each domain's tasks).")] = None,
         search: Annotated[Optional[str], typer.Option(help="Only models whose name, architecture or summary contains TEXT.")] = None,
         local: Annotated[bool, typer.Option("--local", help="List the models pulled into the store instead.")] = False,
         as_json: AsJson = False,

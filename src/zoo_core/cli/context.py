@@ -14,4 +14,6 @@ class Context:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.plugins.catalog_folders)
+        catalog = load_catalog(self.plugins.catalog_folders)
+        self.plugins.note_left_out_cards(catalog.left_out)
+        return catalog

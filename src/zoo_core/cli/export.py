@@ -19,21 +19,24 @@ def _report(line: str) -> None:
 
 def register(app: typer.Typer, context: Context) -> None:
     formats = ", ".join(context.plugins.exporters()) or "none installed"
+    default_format = next(iter(context.plugins.exporters()), None)  # the first loaded: zoo's own before any plugin's
 
     @app.command(help=f"Export a model, validate it against PyTorch, and optionally optimise and quantise it. Installed formats: {formats}.")
     def export(
         model: Annotated[str, typer.Argument(help="REF of a fine-tuned model (name, folder, models:/..., runs:/...).")],
-        format: Annotated[str, typer.Option("--format", help=f"Export format: {formats}.")] = "onnx",
+        format: Annotated[Optional[str], typer.Option("--format", help=f"Export format: {formats} [{default_format}].")] = default_format,
         out: Annotated[Optional[Path], typer.Option(help="Export folder (default: ZOO_HOME/exports/<model>-<format>).")] = None,
-        opset: Annotated[Optional[int], typer.Option(help="ONNX opset [17].")] = None,
-        optimize: Annotated[bool, typer.Option(help="Also write a fused graph (onnxruntime transformer optimizer).")] = False,
-        quantize: Annotated[Optional[str], typer.Option(help="int8: also write a dynamic int8 graph for CPUs.")] = None,
-        fp16: Annotated[bool, typer.Option(help="Also write a fused fp16 graph for GPUs (fp32 inputs and outputs).")] = False,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", metavar="KEY=VALUE", help="An option of the format, e.g. -o opset=18 (repeatable); zoo plugins FORMAT lists them.")] = None,
+        opset: Annotated[Optional[int], typer.Option(help="The format's opset (-o opset=N).")] = None,
+        optimize: Annotated[bool, typer.Option(help="Also write a fused graph (-o optimize=true).")] = False,
+        quantize: Annotated[Optional[str], typer.Option(help="int8: also write an int8 graph for CPUs (-o quantize=int8).")] = None,
+        fp16: Annotated[bool, typer.Option(help="Also write a fused fp16 graph for GPUs (-o fp16=true).")] = False,
         data: Annotated[Optional[Path], typer.Option(help="Held-out labelled data: compare the score of PyTorch and every variant (accuracy; entity F1 for taggers, F1 for question answering).")] = None,
         accept_drop: Annotated[Optional[float], typer.Option(help="Points of that score an int8/fp16 variant may lose [1.0].")] = None,
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
+        task: Annotated[Optional[str], typer.Option(help="The task of a folder no card describes (zoo plugins lists each domain's tasks).")] = None,
         as_json: AsJson = False,
     ) -> None:
         if trust_remote_code:
@@ -43,15 +46,27 @@ def register(app: typer.Typer, context: Context) -> None:
 
         from zoo_core.cli.tables import fitted_table
 
-        from zoo_core.export import EXPORT_INFO, export_model
+        from zoo_core.adapters import SPAN_EXTRACTOR
+        from zoo_core.export import export_model
+        from zoo_core.runtime import EXPORT_INFO
         from zoo_core.scores import metric_name
 
-        options = {"opset": opset, "optimize": optimize, "quantize": quantize, "fp16": fp16, "data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle, "domain": domain}
+        from zoo_core.options import parse_pairs
+
+        if format is None:
+            from zoo_core.errors import PluginError
+
+            raise PluginError("no export format is installed", "install an exporter plugin (zoo plugins shows what is installed)")
+        # Flags kept from before formats owned their options: aliases of -o KEY=VALUE (given ones only).
+        aliases = {key: value for key, value in dict(opset=opset, optimize=optimize or None, quantize=quantize, fp16=fp16 or None).items() if value is not None}
+        options = {"data": data, "accept_drop": accept_drop, "allow_pickle": allow_pickle, "domain": domain, "task": task}
+        plugin_options = {**aliases, **parse_pairs(option or [])}
+        spelled = {key: f"--{key}" for key in aliases}
         from zoo_core.tracking import tracking_uri, uses_default_store
 
         store = f"MLFLOW_TRACKING_URI={tracking_uri()} " if uses_default_store() else ""  # before MLflow sets the variable itself
         with contextlib.redirect_stdout(sys.stderr):
-            done = export_model(model, format, out, options, context.catalog, context.plugins, _report)
+            done = export_model(model, format, out, options, context.catalog, context.plugins, _report, plugin_options, spelled)
         info = json.loads((done.path / EXPORT_INFO).read_text())
         if as_json:
             print(json.dumps({"path": str(done.path), **info, "served_as": done.served_as}, indent=2, default=str))
@@ -77,7 +92,8 @@ def register(app: typer.Typer, context: Context) -> None:
             rows.append(["pytorch", "", "", *([""] * bool(greedy)), f"{done.metrics['pytorch'][scored]:.3f}"])
         console = Console()
         console.print(fitted_table(str(done.path), columns, rows, console.width, drop=("files",)))
-        example = '--question "..." --context "..."' if done.task == "question-answering" else '"..."'
+        kind = context.plugins.task_adapter(done.domain, done.task, str(done.path))[1].kind
+        example = '--question "..." --context "..."' if kind == SPAN_EXTRACTOR else '"..."'
         print(f"zoo predict {done.path} {example}")
         if done.served_as:
             print(f"zoo serve {done.path}")
@@ -85,7 +101,7 @@ def register(app: typer.Typer, context: Context) -> None:
 
     @app.command()
     def predict(
-        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or a REF of a zero-shot, fill-mask, generative, token-classification or question-answering model).")],
+        target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or a REF of a model whose task answers without an export: every task but classifiers).")],
         inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts, prompts (generators), texts with [MASK] (fill-mask), or image paths.")] = None,
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line), .jsonl ({\"text\": ...} or {\"question\": ..., \"context\": ...}) or .csv file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
@@ -101,6 +117,8 @@ def register(app: typer.Typer, context: Context) -> None:
         seed: Annotated[Optional[int], typer.Option(help="Generators, sampling: random seed, for repeatable samples.")] = None,
         allow_pickle: Annotated[bool, typer.Option(help="Allow loading pickle weights (models predicted from a REF).")] = False,
         trust_remote_code: TrustRemoteCode = False,
+        domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
+        task: Annotated[Optional[str], typer.Option(help="The task of a folder no card describes (zoo plugins lists each domain's tasks).")] = None,
         as_json: AsJson = False,
     ) -> None:
         """Run an export on its format's runtime (the best provider present) and print each input's label and score, or stream generated text."""
@@ -124,29 +142,15 @@ def register(app: typer.Typer, context: Context) -> None:
         with contextlib.redirect_stdout(sys.stderr):
             results, used = run_predict(
                 target, [*(inputs or []), *asked, *read_inputs(file)], provider, variant, context.plugins, top, candidates, context.catalog, allow_pickle,
-                decoding, None if as_json else stream,
+                decoding, None if as_json else stream, domain, task,
             )
         if as_json:
-            print(json.dumps(results, indent=2))
+            print(json.dumps([result.to_json() for result in results], indent=2))
             return
         print(f"# {used}", file=sys.stderr)
-        for result in results:
-            if "output" in result:  # generated text: already streamed
-                continue
-            if "entities" in result:  # a tagger: each entity with its character span
-                print(result["input"])
-                for entity in result["entities"]:
-                    print(f"  {entity['entity_group']}\t{entity['score']:.3f}\t{entity['word']}\t[{entity['start']}:{entity['end']}]")
-                continue
-            if "answer" in result:  # extractive question answering: the span and where it is
-                print(f"{result['answer']}\t{result['score']:.3f}\t[{result['start']}:{result['end']}]\t{result['question']}")
-                continue
-            if top <= 1:
-                print(f"{result['label']}\t{result['score']:.3f}\t{result['input']}")
-                continue
-            print(result["input"])
-            for rank, guess in enumerate(result["top"], start=1):
-                print(f"  {rank}. {guess['score']:.3f}  {guess['label']}")
+        for result in results:  # each task's row type says how it reads (generated text was streamed already)
+            for line in result.lines(top):
+                print(line)
 
     @app.command()
     def bench(

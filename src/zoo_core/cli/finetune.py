@@ -11,6 +11,7 @@ import typer
 from zoo_core import settings
 from zoo_core.cli.context import Context
 from zoo_core.errors import RecipeError
+from zoo_core.options import parse_pairs
 from zoo_core.scores import metric_name
 from zoo_core.cli.options import AllowPickle, AsJson, MasterAddr, MasterPort, NodeRank, Nnodes, Nproc, TrustRemoteCode, launch
 
@@ -20,15 +21,18 @@ def _report(line: str) -> None:
 
 
 def register(app: typer.Typer, context: Context) -> None:
+    methods = ", ".join(context.plugins.methods()) or "none installed"
+    tasks = "; ".join(f"{domain}: {', '.join(names)}" for domain, names in context.plugins.tasks().items() if names) or "none installed"
+
     @app.command()
     def finetune(
         model: Annotated[Optional[str], typer.Argument(help="REF: catalog name, store name, folder, models:/NAME/VERSION or runs:/ID/model.")] = None,
         data: Annotated[Optional[Path], typer.Option(help="Training data: CSV, TSV, JSONL or parquet; a folder of class folders or a path,label CSV for images; an image,text CSV for CLIP.")] = None,
         config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe; flags given here override it.")] = None,
-        method: Annotated[Optional[str], typer.Option(help="full, freeze, lora, self-training, or a plugin's method.")] = None,
+        method: Annotated[Optional[str], typer.Option(help=f"The method: {methods} (zoo plugins METHOD shows its options) [full].")] = None,
         val: Annotated[Optional[Path], typer.Option(help="Validation data (default: --val-split of --data).")] = None,
         val_split: Annotated[Optional[float], typer.Option(help="Fraction of --data held out for validation [0.1].")] = None,
-        task: Annotated[Optional[str], typer.Option(help="Task (default: the domain's first): text-classification, token-classification, question-answering, text-generation, text2text-generation, fill-mask; image-classification ...")] = None,
+        task: Annotated[Optional[str], typer.Option(help=f"Task (default: the domain's first): {tasks}.")] = None,
         domain: Annotated[Optional[str], typer.Option(help="Train with this domain (a plugin's, say) instead of the one zoo detects.")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 3, more on small data: at least 100 steps, at most 30 epochs).")] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate of the pretrained weights or adapters (default: the method's).")] = None,
@@ -44,20 +48,21 @@ def register(app: typer.Typer, context: Context) -> None:
         target_col: Annotated[Optional[str], typer.Option(help="text2text-generation: column holding the target text (default: detected).")] = None,
         prefix: Annotated[Optional[str], typer.Option(help='text2text-generation: put before every source text, e.g. "summarize: ".')] = None,
         mlm_probability: Annotated[Optional[float], typer.Option(help="fill-mask: share of tokens masked [0.15].")] = None,
-        rank: Annotated[Optional[int], typer.Option(help="LoRA rank [8].")] = None,
-        alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha [16].")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", metavar="KEY=VALUE", help="An option of the method, e.g. -o rank=16 (repeatable); zoo plugins METHOD lists a method's options.")] = None,
+        rank: Annotated[Optional[int], typer.Option(help="LoRA rank [8] (-o rank=N).")] = None,
+        alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha [16] (-o alpha=N).")] = None,
         target_modules: Annotated[Optional[str], typer.Option(help="LoRA target modules, comma-separated (default: per architecture).")] = None,
-        unfreeze_last: Annotated[Optional[int], typer.Option(help="With --method freeze: also train the top N layers.")] = None,
-        unlabeled: Annotated[Optional[Path], typer.Option(help="self-training: data without labels to pseudo-label (the format of --data; a label column is ignored).")] = None,
-        rounds: Annotated[Optional[int], typer.Option(help="self-training: pseudo-labelling rounds after round 0 [3]; stops early when validation stops improving.")] = None,
-        confidence: Annotated[Optional[float], typer.Option(help="self-training: least probability a pseudo-label needs, above 0 and below 1 [0.9].")] = None,
-        max_per_class: Annotated[Optional[int], typer.Option(help="self-training: pseudo-labels per class and round at most (default: as many as the rarest class has).")] = None,
-        base_method: Annotated[Optional[str], typer.Option(help="self-training: the method each round trains with: full, freeze or lora [full].")] = None,
+        unfreeze_last: Annotated[Optional[int], typer.Option(help="With --method freeze: also train the top N layers (-o unfreeze_last=N).")] = None,
+        unlabeled: Annotated[Optional[Path], typer.Option(help="Data without labels, for a method that trains in rounds (the format of --data; a label column is ignored).")] = None,
+        rounds: Annotated[Optional[int], typer.Option(help="Pseudo-labelling rounds after round 0 [3] (-o rounds=N).")] = None,
+        confidence: Annotated[Optional[float], typer.Option(help="Least probability a pseudo-label needs, above 0 and below 1 [0.9] (-o confidence=P).")] = None,
+        max_per_class: Annotated[Optional[int], typer.Option(help="Pseudo-labels per class and round at most (-o max_per_class=N).")] = None,
+        base_method: Annotated[Optional[str], typer.Option(help="The method each round trains with [full] (-o base_method=NAME).")] = None,
         baseline: Annotated[Optional[str], typer.Option(help="'scratch': also train the same architecture from random weights.")] = None,
         register_as: Annotated[Optional[str], typer.Option("--register", help="Registered model name (default: <model>-<method>).")] = None,
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
-        resume: Annotated[Optional[str], typer.Option(metavar="RUN_ID", help="Continue run RUN_ID from its last checkpoint (self-training: from its finished rounds), on the same data.")] = None,
+        resume: Annotated[Optional[str], typer.Option(metavar="RUN_ID", help="Continue run RUN_ID from its last checkpoint (a method that trains in rounds: from its finished rounds), on the same data.")] = None,
         nproc: Nproc = 1,
         nnodes: Nnodes = 1,
         node_rank: NodeRank = 0,
@@ -73,28 +78,33 @@ def register(app: typer.Typer, context: Context) -> None:
 
         from zoo_core.cli.tables import fitted_table
 
-        from zoo_core import finetune as engine
         from zoo_core.recipe import load_recipe
+        from zoo_core.training import finetune as engine
+        from zoo_core.training.launch import finetune_distributed
+        from zoo_core.training.resume import resume as resume_run
 
         overrides = dict(
             model=model, data=data, val=val, val_split=val_split, task=task, domain=domain, method=method, epochs=epochs, lr=lr, head_lr=head_lr,
             batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col or source_col,
             target_col=target_col, prefix=prefix, mlm_probability=mlm_probability,
-            text_pair_col=text_pair_col, label_col=label_col, rank=rank, alpha=alpha,
-            target_modules=target_modules.split(",") if target_modules else None, unfreeze_last=unfreeze_last,
-            baseline=baseline, register=register_as, allow_pickle=allow_pickle or None,
-            unlabeled=unlabeled, rounds=rounds, confidence=confidence, max_per_class=max_per_class, base_method=base_method,
+            text_pair_col=text_pair_col, label_col=label_col,
+            baseline=baseline, register=register_as, allow_pickle=allow_pickle or None, unlabeled=unlabeled,
         )
+        # Flags kept from before methods owned their options: aliases of -o KEY=VALUE.
+        aliases = dict(rank=rank, alpha=alpha, target_modules=target_modules, unfreeze_last=unfreeze_last, rounds=rounds, confidence=confidence, max_per_class=max_per_class, base_method=base_method)
+        options = {key: value for key, value in aliases.items() if value is not None}
+        spelled = {key: "--" + key.replace("_", "-") for key in options}
+        options.update(parse_pairs(option or []))
         # Training chatter (the Trainer prints its logs) goes to stderr; stdout is the result.
         where = launch(nproc, nnodes, node_rank, master_addr, master_port)
         with contextlib.redirect_stdout(sys.stderr):
             if where.distributed:
-                recipe = None if resume else load_recipe(config, overrides)
-                outcomes = engine.finetune_distributed(where, recipe, resume, context.catalog, context.plugins, _report)
+                recipe = None if resume else load_recipe(config, overrides, options, spelled)
+                outcomes = finetune_distributed(where, recipe, resume, context.catalog, context.plugins, _report)
             elif resume:
-                outcomes = [engine.resume(resume, context.catalog, context.plugins, _report)]
+                outcomes = [resume_run(resume, context.catalog, context.plugins, _report)]
             else:
-                outcomes = engine.finetune(load_recipe(config, overrides), context.catalog, context.plugins, _report)
+                outcomes = engine.finetune(load_recipe(config, overrides, options, spelled), context.catalog, context.plugins, _report)
         if not outcomes:
             print("[]" if as_json else f"node {node_rank} finished its share; node 0 logged the run and holds the model")
             return
@@ -148,8 +158,9 @@ def register(app: typer.Typer, context: Context) -> None:
         """Continue pretraining on unlabelled domain text (masked, causal or span objective); held-out perplexity before and after. The result is a REF zoo finetune takes."""
         if trust_remote_code:
             settings.allow_remote_code()
-        from zoo_core import finetune as engine
         from zoo_core.recipe import load_recipe
+        from zoo_core.training import finetune as engine
+        from zoo_core.training.launch import finetune_distributed
 
         overrides = dict(
             model=model, data=data, val=val, val_split=val_split, objective=objective, method=method, epochs=epochs, lr=lr, batch_size=batch_size,
@@ -161,7 +172,7 @@ def register(app: typer.Typer, context: Context) -> None:
         with contextlib.redirect_stdout(sys.stderr):
             recipe = engine.adapt_recipe(load_recipe(None, overrides), context.catalog, context.plugins, _report)
             if where.distributed:
-                outcomes = engine.finetune_distributed(where, recipe, None, context.catalog, context.plugins, _report)
+                outcomes = finetune_distributed(where, recipe, None, context.catalog, context.plugins, _report)
             else:
                 outcomes = engine.finetune(recipe, context.catalog, context.plugins, _report)
         if not outcomes:
@@ -211,7 +222,7 @@ def register(app: typer.Typer, context: Context) -> None:
         """Accuracy and macro-F1 of a classifier (or of a prompted language model, with --prompt), entity precision, recall and F1 of a tagger, exact match and F1 of question answering, perplexity or ROUGE-L/BLEU of a language model, or retrieval recall of an image-text model, on held-out data."""
         if trust_remote_code:
             settings.allow_remote_code()
-        from zoo_core.finetune import evaluate as run_eval
+        from zoo_core.training.evaluate import evaluate as run_eval
         from zoo_core.types import Columns
 
         columns = Columns(text_col or source_col, text_pair_col, label_col, target_col)

@@ -22,21 +22,11 @@ from typing import Any
 
 from zoo_core import tracking
 from zoo_core.errors import PluginError
-from zoo_core.finetune import (
-    Interrupted,
-    Outcome,
-    Prepared,
-    default_epochs,
-    default_patience,
-    last_checkpoint,
-    registered_name,
-    run_dir,
-    run_params,
-    run_tags,
-    train_run,
-    version_tags,
-)
 from zoo_core.refs import MODEL_INFO
+from zoo_core.training.data import default_epochs, default_patience
+from zoo_core.training.metadata import registered_name, run_params, run_tags, version_tags
+from zoo_core.training.prepare import Prepared
+from zoo_core.training.run import Interrupted, Outcome, last_checkpoint, run_dir, train_run
 
 FEW_VALIDATION_ROWS = 50  # below this, one row is 2 points of accuracy: rounds differ by less than that
 
@@ -62,7 +52,7 @@ class Session:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return self.prepared.recipe.model_dump()
+        return dict(self.prepared.options)
 
     def unlabeled(self) -> Any:
         return self.prepared.unlabeled
