@@ -126,6 +126,7 @@ CASES = [
     ("hub-path-incomplete", "eval tiny-bert --data hf://datasets/someone", {}, 2, ["hf://datasets/someone does not name a file in a Hub dataset", "hf://datasets/OWNER/NAME/FILE"]),
     ("rounds-without-self-training", "finetune tiny-bert --data {f}/good.csv --rounds 2", {}, 2, ["--rounds is an option of method self-training, not of method full", "add --method self-training, or drop --rounds"]),
     ("option-of-another-method", "finetune tiny-bert --data {f}/good.csv -o rank=4", {}, 2, ["-o rank is an option of method lora, not of method full", "add --method lora, or drop -o rank"]),
+    ("option-of-another-task", "finetune tiny-bert --data {f}/good.csv --prefix 'judge: '", {}, 2, ["--prefix is an option of task text2text-generation and translation and summarization, not of task text-classification", "add --task text2text-generation, or drop --prefix"]),
     ("unknown-option", "finetune tiny-bert --data {f}/good.csv --method lora -o rnak=4", {}, 2, ["-o rnak is not an option of method lora", "its options are: rank (int, default 8)"]),
     ("option-without-value", "finetune tiny-bert --data {f}/good.csv --method lora -o rank", {}, 2, ["-o rank: an option is KEY=VALUE", "-o rank=16"]),
     ("option-of-the-wrong-type", "finetune tiny-bert --data {f}/good.csv --method lora -o rank=big", {}, 2, ["-o rank=big: Input should be a valid integer", "the options of method lora are"]),

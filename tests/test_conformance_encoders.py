@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from conformance_tasks import run_case
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 
 @pytest.mark.parametrize("name", ["nlp/text-classification", "nlp/token-classification", "nlp/question-answering", "nlp/fill-mask"])
 def test_task_conforms(name: str, tmp_path: Path) -> None:

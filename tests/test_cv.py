@@ -11,6 +11,8 @@ import pytest
 from helpers import assert_one_line_error, zoo
 from tiny_models import colour_images, tiny_timm, tiny_vit, write_csv
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 CATS = {"tabby, tabby cat", "tiger cat", "Egyptian cat"}
 COFFEE = {"espresso", "cup", "coffee mug"}
 

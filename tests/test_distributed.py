@@ -15,6 +15,8 @@ import pytest
 from helpers import ZOO, assert_one_line_error, zoo
 from tiny_models import sentiment_rows, tiny_bert, write_csv
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 TRAIN_ROWS, BATCH = 240, 16
 
 

@@ -18,6 +18,8 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from zoo_core.plugins import load_plugins
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -10,6 +10,8 @@ import pytest
 from helpers import assert_one_line_error, zoo
 from tiny_models import sentiment_rows, tiny_bert, write_csv
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> dict:

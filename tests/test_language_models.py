@@ -14,6 +14,8 @@ from helpers import zoo
 from local_server import LocalServer
 from tiny_models import NEGATIVE, POSITIVE, corpus_lines, sentiment_rows, tiny_bert, tiny_gpt2, tiny_t5, write_csv
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 
 def _client():
     from mlflow import MlflowClient

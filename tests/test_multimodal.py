@@ -10,6 +10,8 @@ import pytest
 from helpers import assert_one_line_error, zoo
 from tiny_models import colour_images, colour_pairs, tiny_clip
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 RECALLS = [f"{direction}_recall_at_{k}" for k in (1, 5, 10) for direction in ("image_to_text", "text_to_image")]
 
 

@@ -21,6 +21,8 @@ from zoo_core.plugins import load_plugins
 from zoo_core.testing import check_task
 from zoo_core.testing import zoo as zoo_in_process
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
 
@@ -86,6 +88,7 @@ def test_the_docs_example_method_takes_its_option_from_the_command_line_and_a_re
 def test_the_docs_example_is_refused_in_one_line_where_it_does_not_fit(site: Path, tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(site)}
     folder = tiny_bert(tmp_path / "tiny")
-    assert_one_line_error(zoo("export", str(folder), "--task", "sentence-embedding", "--format", "torch-export", "--quantize", "int8", env=env, check=False), "--quantize is not an option of exporter torch-export")
+    assert_one_line_error(zoo("export", str(folder), "--task", "sentence-embedding", "--format", "torch-export", "--quantize", "int8", env=env, check=False), "--quantize is an option of exporter onnx, not of exporter torch-export", "add --format onnx, or drop --quantize")
     assert_one_line_error(zoo("finetune", str(folder), "--method", "norms", "-o", "rank=4", "--data", "x.csv", env=env, check=False), "-o rank is an option of method lora, not of method norms")
-    assert "sentence-embedding" in zoo("plugins", env={**env, "COLUMNS": "400"}).stdout
+    assert "nlp tasks: text-classification" in zoo("plugins", env={**env, "COLUMNS": "400"}).stdout
+    assert "sentence-embedding (--task sentence-embedding)" in zoo("info", "bert-base-uncased", env={**env, "COLUMNS": "400"}).stdout

@@ -143,7 +143,7 @@ def test_plugin_commands_cannot_take_a_built_in_name_break_the_cli_or_crash_it(s
     left_out = plugins_json(env)["commands"]["left_out"]
     assert left_out[0] == "command 'list': a built-in command of zoo has that name"
     assert left_out[1].startswith("command 'unbuildable': Typer cannot build it (RuntimeError: Type not yet supported"), left_out
-    assert_one_line_error(zoo("explode", env=env, check=False), "command 'explode' (plugin 'commands') failed in running: ValueError: kaboom", "ZOO_DEBUG=1")
+    assert_one_line_error(zoo("explode", env=env, check=False), "command 'explode' (plugin 'commands') failed: ValueError: kaboom", "ZOO_DEBUG=1")
     debug = zoo("explode", env={**env, "ZOO_DEBUG": "1"}, check=False)
     assert "Traceback" in debug.stderr and "kaboom" in debug.stderr
     result = zoo("unbuildable", "x", env=env, check=False)

@@ -133,7 +133,10 @@ def test_finetune_domain_trains_an_uncatalogued_folder_with_a_plugin_domain(tmp_
     )
     for command in ("eval", "export"):  # every command that can meet such a folder has the flag the error names
         assert_one_line_error(zoo(command, str(tmp_path / "mystery"), "--data", str(train), check=False), "pass --domain NAME")
-        assert "--domain" in zoo(command, "--help").stdout
+    assert_one_line_error(zoo("predict", str(tmp_path / "mystery"), "a text", check=False), "pass --domain NAME")
+    for command in ("finetune", "eval", "export", "predict"):
+        shown = zoo(command, "--help").stdout
+        assert "--domain" in shown and "--task" in shown
 
 
 def test_card_library_is_whatever_a_plugin_loads(tmp_path: Path) -> None:

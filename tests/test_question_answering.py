@@ -13,6 +13,8 @@ import pytest
 from helpers import assert_one_line_error, zoo
 from tiny_qa import qa_rows, tiny_qa_bert, write_jsonl, write_nested_squad
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 WINDOW = "64"  # tokens: a quarter of the contexts are longer, so their answers sit in a later window
 
 

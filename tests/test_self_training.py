@@ -16,6 +16,8 @@ import pytest
 from helpers import ZOO, assert_one_line_error, zoo
 from tiny_models import NEGATIVE, NEUTRAL, POSITIVE, colour_images, tiny_bert, tiny_vit, write_csv
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 
 def _client():
     from mlflow import MlflowClient

@@ -37,7 +37,7 @@ def _postgres_bin() -> Path | None:
 
 
 BIN = _postgres_bin()
-pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL binaries (initdb) on this machine: apt-get install postgresql (.ci/run does)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(BIN is None, reason="no PostgreSQL binaries (initdb) on this machine: apt-get install postgresql (.ci/run does)")]
 QUIET_SERVER = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner: zoo starts no server-side jobs, and it forks seven processes
 TRAIN = ["--method", "full", "--epochs", "2", "--lr", "5e-3", "--batch-size", "16", "--json"]
 

@@ -14,6 +14,8 @@ import pytest
 from helpers import assert_one_line_error, zoo
 from tiny_ner import sentences, tiny_ner_bert, write_conll, write_jsonl
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 SENTENCES = ["Angela Merkel visited Paris last week .", "Ada Lovelace works for Globex in Buenos Aires ."]
 SPAN = {"entity_group", "word", "start", "end"}
 

@@ -14,6 +14,8 @@ import pytest
 from helpers import assert_error_line, assert_one_line_error, zoo
 from tiny_models import sentiment_rows, tiny_bert, write_csv
 
+pytestmark = pytest.mark.slow  # trains, exports or serves for real: left out of `pytest -m "not slow"`
+
 
 class NotMlflow(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)

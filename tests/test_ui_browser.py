@@ -32,7 +32,7 @@ FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
 ]  # fmt: skip
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH and none installed: .ci/run installs Debian's chromium; locally `apt-get install chromium`")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH and none installed: .ci/run installs Debian's chromium; locally `apt-get install chromium`")]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The NLP domain: text encoders, decoders and encoder-decoders, and their cards."""
 
-from zoo_core import Domain, builtin_folder, hookimpl
+from zoo_core import Domain, Task, builtin_folder, hookimpl
 
 HEAD_TASKS = (
     ("ForMaskedLM", "fill-mask"),
@@ -11,7 +11,14 @@ HEAD_TASKS = (
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
 )
-TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask", "text-generation", "text2text-generation", "translation", "summarization", "span-corruption")
+TASKS = ("text-classification", "token-classification", "question-answering", "text-generation", "span-corruption")
+# Tasks with options of their own, added through zoo_tasks as any plugin's task is: (name, summary, options model)
+TASKS_WITH_OPTIONS = (
+    ("fill-mask", "Masked language modelling: predict the [MASK]ed tokens", "MaskingOptions"),
+    ("text2text-generation", "Text-to-text generation (T5, BART) from source to target text", "PrefixOptions"),
+    ("translation", "Text-to-text generation, for translating", "PrefixOptions"),
+    ("summarization", "Text-to-text generation, for summarising", "PrefixOptions"),
+)
 
 
 def _adapter(task: str):
@@ -82,6 +89,25 @@ def zoo_domains():
         task_of=_task_of,
         recognizes=_recognizes,
     )
+
+
+def _task_adapter(task: str):
+    return lambda: _adapter(task)
+
+
+def _options(name: str):
+    def options():
+        from zoo_nlp import options as models
+
+        return getattr(models, name)
+
+    return options
+
+
+@hookimpl
+def zoo_tasks():
+    for name, summary, options in TASKS_WITH_OPTIONS:
+        yield Task(domain="nlp", name=name, summary=summary, adapter=_task_adapter(name), options=_options(options))
 
 
 @hookimpl

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo_core import Columns, DataError, pick_column, warn_dropped
-from zoo_nlp.language_models import Generator, LanguageModel, TextProcessing, _kind, _transformers, perplexity
+from zoo_core import Columns, DataError, pick_column, quiet_transformers, warn_dropped
+from zoo_nlp.language_models import Generator, LanguageModel, TextProcessing, _kind, perplexity
 from zoo_nlp.corpus import pack, read_corpus
 from zoo_nlp.tables import filled, load_table
 
@@ -54,7 +54,7 @@ class Text2Text(Generator, LanguageModel):
         return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
 
     def collator(self, processor: TextProcessing) -> Any:
-        return _transformers().DataCollatorForSeq2Seq(processor.tokenizer, label_pad_token_id=-100)
+        return quiet_transformers().DataCollatorForSeq2Seq(processor.tokenizer, label_pad_token_id=-100)
 
     def evaluate(self, model: Any, processor: TextProcessing, dataset: Any, labels: list[str]) -> dict[str, float]:
         """ROUGE-L (F) and sacreBLEU of greedy generations against the targets, and the targets' perplexity."""

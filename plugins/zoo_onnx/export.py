@@ -131,7 +131,7 @@ def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None =
         args, kwargs = call_arguments(model, spec, {name: torch.from_numpy(array) for name, array in inputs.items()})
         with torch.no_grad():
             expected = model(*args, **kwargs)
-        expected = [expected[name].float().numpy() for name in spec.output_names]
+        expected = [output.float().numpy() for output in named_outputs(expected, spec.output_names)]
         actual = run(runtime, inputs)
         for name, want, got in zip(spec.output_names, expected, actual):
             got = got.astype(np.float32)
@@ -144,6 +144,13 @@ def validate(path: Path, model: Any, spec: ExportSpec, tolerance: float | None =
         table = ", ".join(f"{name}: {diff:.2e}" for name, diff in worst.items())
         raise ExportError(f"{path.name} does not match PyTorch (max abs diff {table}; tolerance {allowed:.2g})", "the export is wrong; nothing was kept")
     return worst
+
+
+def named_outputs(outputs: Any, names: tuple[str, ...]) -> list[Any]:
+    """A module's outputs in `names` order: a ModelOutput or dict by name, a tuple in order, or one tensor."""
+    if isinstance(outputs, dict):  # transformers' ModelOutput is a dict too
+        return [outputs[name] for name in names]
+    return list(outputs[: len(names)]) if isinstance(outputs, (tuple, list)) else [outputs]
 
 
 def optimize(graph: Path, spec: ExportSpec) -> Path:

@@ -35,7 +35,7 @@ def guarded(command: Any, plugin: str) -> Any:
         except (Abort, Exit, TyperException):
             raise
         except Exception:
-            with plugin_errors(f"command '{name}' (plugin '{plugin}')", "running"):
+            with plugin_errors(f"command '{name}' (plugin '{plugin}')", None):
                 raise
 
     wrapped = copy.copy(command)

@@ -52,7 +52,7 @@ def export_model(
     exporter = plugins.lookup("exporter", fmt)
     others = {name: other.options for name, other in plugins.exporters().items()}
     with plugins.guarded("exporter", fmt, "options"):
-        own = validate("exporter", fmt, exporter.options, format_options or {}, others, lambda key: (spelled or {}).get(key, f"-o {key}"))
+        own = validate("exporter", fmt, exporter.options, format_options or {}, others, lambda key: (spelled or {}).get(key, f"-o {key}"), "--format")
     options = {**options, **own}
     model = resolve(ref, catalog, plugins, bool(options.get("allow_pickle")), report=report)
     domain = options.get("domain") or model.domain
@@ -60,7 +60,8 @@ def export_model(
         task, adapter = plugins.task_adapter(domain, options.get("task") or task_for(model, domain, catalog, plugins), ref)
     if options.get("data") and adapter.metric() is None:
         raise RecipeError(f"--data compares the scores of PyTorch and the export; zoo cannot score a {task} export", "evaluate the model with zoo eval REF --data FILE")
-    target = (out or settings.zoo_home() / "exports" / f"{model.name}-{fmt}").resolve()
+    named = f"{model.name}-{task}" if options.get("task") else model.name  # a task asked for by name: beside the model's own export, not over it
+    target = (out or settings.zoo_home() / "exports" / f"{named}-{fmt}").resolve()
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     ensure_writable(target.parent)
     shutil.rmtree(staging, ignore_errors=True)

@@ -15,12 +15,13 @@ def blame(kind: str, name: str, plugin: str | None) -> str:
 
 
 @contextlib.contextmanager
-def plugin_errors(blamed: str, step: str) -> Iterator[None]:
-    """Turn what plugin code raises in `step` into a `PluginError` naming `blamed`."""
+def plugin_errors(blamed: str, step: str | None) -> Iterator[None]:
+    """Turn what plugin code raises (in `step`, when it has a name) into a `PluginError` naming `blamed`."""
     try:
         yield
     except ZooError:
         raise
     except Exception as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise PluginError(f"{blamed} failed in {step}: {type(exc).__name__}: {first}", "report it to the plugin's authors; ZOO_DEBUG=1 shows the traceback") from exc
+        where = f" in {step}" if step else ""
+        raise PluginError(f"{blamed} failed{where}: {type(exc).__name__}: {first}", "report it to the plugin's authors; ZOO_DEBUG=1 shows the traceback") from exc

@@ -28,12 +28,12 @@ def fields_of(model: type | None) -> dict[str, Any]:
 
 
 def describe(model: type | None) -> str:
-    """`rank (int, default 8), alpha (int, default 16)`: what `zoo plugins NAME` and errors list."""
+    """`rank (int, default 8), alpha (int, default 16)`: what an error lists (`zoo plugins NAME` says more)."""
     shown = []
     for name, info in fields_of(model).items():
         kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
         default = "required" if info.is_required() else f"default {info.default!r}" if info.default is not None else "default: none"
-        shown.append(f"{name} ({kind}, {default})" + (f": {info.description}" if info.description else ""))
+        shown.append(f"{name} ({kind}, {default})")
     return ", ".join(shown) or "none"
 
 
@@ -44,11 +44,13 @@ def validate(
     values: dict[str, Any],
     others: dict[str, Callable[[], type] | None] | None = None,
     spelled: Callable[[str], str] = lambda key: f"-o {key}",
+    switch: str | None = None,
 ) -> dict[str, Any]:
     """`values` checked against the `kind` `name`'s option model, with its defaults filled in.
 
     `others` (name -> options factory of the same kind) lets an unknown key point to the plugin
-    that has it; `spelled(key)` is how the user gave it (`--rank` or `-o rank`), for messages."""
+    that has it; `spelled(key)` is how the user gave it (`--rank` or `-o rank`), and `switch` the flag
+    that picks another one (default `--KIND`), for messages."""
     from pydantic import ValidationError
 
     model = factory() if factory is not None else None
@@ -58,7 +60,7 @@ def validate(
         flag = spelled(unknown[0])
         owners = [other for other, other_factory in (others or {}).items() if other != name and unknown[0] in fields_of(other_factory() if other_factory else None)]
         if owners:
-            raise RecipeError(f"{flag} is an option of {kind} {' and '.join(owners)}, not of {kind} {name}", f"add --{kind} {owners[0]}, or drop {flag}")
+            raise RecipeError(f"{flag} is an option of {kind} {' and '.join(owners)}, not of {kind} {name}", f"add {switch or '--' + kind} {owners[0]}, or drop {flag}")
         raise RecipeError(f"{flag} is not an option of {kind} {name}", f"its options are: {describe(model)}")
     if model is None:
         return {}
@@ -67,6 +69,6 @@ def validate(
     except ValidationError as exc:
         first = exc.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else name
-        flag = spelled(key)
-        given = ("=" if flag.startswith("-o ") else " ") + str(values[key]) if key in values else ""
-        raise RecipeError(f"{flag}{given}: {first['msg']}", f"the options of {kind} {name} are: {describe(model)}") from None
+        flag, value = spelled(key), values.get(key, "")
+        shown = f"{flag}={value}" if flag.startswith("-o ") else f"{flag}: {value!r}" if ": " in flag else f"{flag} {value}"
+        raise RecipeError(f"{shown}: {first['msg']}", f"the options of {kind} {name} are: {describe(model)}") from None

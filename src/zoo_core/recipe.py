@@ -34,12 +34,10 @@ class Recipe(BaseModel):
     text_pair_col: str | None = None
     label_col: str | None = None
     target_col: str | None = Field(None, description="text-to-text: the column holding the target text")
-    prefix: str = Field("", description="text-to-text: put before every source text, as in 'summarize: '")
     objective: Literal["mlm", "clm", "span"] | None = Field(None, description="zoo adapt: the pretraining objective")
-    mlm_probability: float = Field(0.15, gt=0, lt=1, description="masked language modelling: the share of tokens masked")
     baseline: Literal["scratch"] | None = None
     unlabeled: Path | None = Field(None, description="data without labels, for methods that train in rounds")
-    options: dict[str, Any] = Field(default_factory=dict, description="the method's own options (zoo plugins METHOD lists them)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the method's and the task's own options (zoo plugins NAME lists them)")
     register_as: str | None = Field(None, alias="register", description="registered model name; default <base>-<method>")
     allow_pickle: bool = False
 
@@ -74,9 +72,10 @@ def load_recipe(path: Path | None, overrides: dict[str, Any], options: dict[str,
         if not isinstance(values.get("options", {}), dict):
             raise RecipeError(f"{shown_path(path)}: options: must be a mapping of option names to values", "for example options: {rank: 16}")
         values["options"] = {**values.get("options", {}), **options}
+    from_file = {key: f"{shown_path(path)}: options: {key}" for key in (values.get("options") or {}) if path is not None and key not in (options or {})}
     try:
         recipe = Recipe.model_validate(values)
-        recipe._spelled = dict(spelled or {})
+        recipe._spelled = {**from_file, **(spelled or {})}
         return recipe
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -74,10 +74,13 @@ def register(app: typer.Typer, context: Context) -> None:
         if as_json:
             print(json.dumps(card.model_dump(mode="json"), indent=2))
             return
-        Console().print(_card_table(card))
+        plugins = context.plugins
+        added = [task for task in plugins.tasks().get(card.domain, {}) if plugins.owner("task", f"{card.domain}/{task}") != plugins.owner("domain", card.domain)]
+        Console().print(_card_table(card, added))
 
 
-def _card_table(card: "Card") -> "Table":
+def _card_table(card: "Card", added: list[str]) -> "Table":
+    """The card as a two-column table; `added` are the tasks other plugins add to its domain."""
     from rich.table import Table
 
     table = Table(title=card.id, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
@@ -86,6 +89,8 @@ def _card_table(card: "Card") -> "Table":
     table.add_row("summary", card.summary)
     table.add_row("domain", card.domain)
     table.add_row("tasks", ", ".join(card.tasks))
+    if added:  # any plugin may add a task to a domain: --task NAME reaches these too
+        table.add_row("plugin tasks", ", ".join(f"{task} (--task {task})" for task in added))
     table.add_row("architecture", f"{card.architecture} ({card.library})")
     table.add_row("parameters", f"{card.parameters:,} ({human_count(card.parameters)})")
     if card.num_classes:

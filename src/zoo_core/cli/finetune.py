@@ -46,8 +46,8 @@ def register(app: typer.Typer, context: Context) -> None:
         label_col: Annotated[Optional[str], typer.Option(help="Column holding the label (default: detected).")] = None,
         source_col: Annotated[Optional[str], typer.Option(help="text2text-generation: column holding the source text (default: detected).")] = None,
         target_col: Annotated[Optional[str], typer.Option(help="text2text-generation: column holding the target text (default: detected).")] = None,
-        prefix: Annotated[Optional[str], typer.Option(help='text2text-generation: put before every source text, e.g. "summarize: ".')] = None,
-        mlm_probability: Annotated[Optional[float], typer.Option(help="fill-mask: share of tokens masked [0.15].")] = None,
+        prefix: Annotated[Optional[str], typer.Option(help='Text-to-text: put before every source text, e.g. "summarize: " (-o prefix=TEXT).')] = None,
+        mlm_probability: Annotated[Optional[float], typer.Option(help="Masked language modelling: share of tokens masked [0.15] (-o mlm_probability=P).")] = None,
         option: Annotated[Optional[list[str]], typer.Option("--option", "-o", metavar="KEY=VALUE", help="An option of the method, e.g. -o rank=16 (repeatable); zoo plugins METHOD lists a method's options.")] = None,
         rank: Annotated[Optional[int], typer.Option(help="LoRA rank [8] (-o rank=N).")] = None,
         alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha [16] (-o alpha=N).")] = None,
@@ -86,12 +86,15 @@ def register(app: typer.Typer, context: Context) -> None:
         overrides = dict(
             model=model, data=data, val=val, val_split=val_split, task=task, domain=domain, method=method, epochs=epochs, lr=lr, head_lr=head_lr,
             batch_size=batch_size, max_length=max_length, seed=seed, patience=patience, text_col=text_col or source_col,
-            target_col=target_col, prefix=prefix, mlm_probability=mlm_probability,
+            target_col=target_col,
             text_pair_col=text_pair_col, label_col=label_col,
             baseline=baseline, register=register_as, allow_pickle=allow_pickle or None, unlabeled=unlabeled,
         )
         # Flags kept from before methods owned their options: aliases of -o KEY=VALUE.
-        aliases = dict(rank=rank, alpha=alpha, target_modules=target_modules, unfreeze_last=unfreeze_last, rounds=rounds, confidence=confidence, max_per_class=max_per_class, base_method=base_method)
+        aliases = dict(
+            rank=rank, alpha=alpha, target_modules=target_modules, unfreeze_last=unfreeze_last, rounds=rounds, confidence=confidence, max_per_class=max_per_class,
+            base_method=base_method, prefix=prefix, mlm_probability=mlm_probability,
+        )
         options = {key: value for key, value in aliases.items() if value is not None}
         spelled = {key: "--" + key.replace("_", "-") for key in options}
         options.update(parse_pairs(option or []))
@@ -164,13 +167,14 @@ def register(app: typer.Typer, context: Context) -> None:
 
         overrides = dict(
             model=model, data=data, val=val, val_split=val_split, objective=objective, method=method, epochs=epochs, lr=lr, batch_size=batch_size,
-            max_length=max_length, mlm_probability=mlm_probability, text_col=text_col, seed=seed, register=register_as, allow_pickle=allow_pickle or None,
+            max_length=max_length, text_col=text_col, seed=seed, register=register_as, allow_pickle=allow_pickle or None,
         )
+        options = {"mlm_probability": mlm_probability} if mlm_probability is not None else {}
         if objective is not None and objective not in ("mlm", "clm", "span"):
             raise RecipeError(f"--objective {objective} is not an objective", "use --objective mlm, clm or span (default: the model's own)")
         where = launch(nproc, nnodes, node_rank, master_addr, master_port)
         with contextlib.redirect_stdout(sys.stderr):
-            recipe = engine.adapt_recipe(load_recipe(None, overrides), context.catalog, context.plugins, _report)
+            recipe = engine.adapt_recipe(load_recipe(None, overrides, options, {key: "--mlm-probability" for key in options}), context.catalog, context.plugins, _report)
             if where.distributed:
                 outcomes = finetune_distributed(where, recipe, None, context.catalog, context.plugins, _report)
             else:
@@ -215,6 +219,7 @@ def register(app: typer.Typer, context: Context) -> None:
         shots: Annotated[int, typer.Option(help="With --prompt: solved examples from --train put before each one.")] = 0,
         train: Annotated[Optional[Path], typer.Option(help="With --shots: labelled data the solved examples come from.")] = None,
         domain: Annotated[Optional[str], typer.Option(help="The domain of a folder zoo cannot place (a plugin's domain, say).")] = None,
+        task: Annotated[Optional[str], typer.Option(help="The task of a folder no card describes (zoo plugins lists each domain's tasks).")] = None,
         allow_pickle: AllowPickle = False,
         trust_remote_code: TrustRemoteCode = False,
         as_json: AsJson = False,
@@ -236,7 +241,7 @@ def register(app: typer.Typer, context: Context) -> None:
             with contextlib.redirect_stdout(sys.stderr):
                 result = evaluate_prompt(model, data, columns, prompt, choices, shots, train, context.catalog, context.plugins, allow_pickle=allow_pickle, report=_report)
         else:
-            result = run_eval(model, data, columns, context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle, report=_report)
+            result = run_eval(model, data, columns, context.catalog, context.plugins, domain=domain, allow_pickle=allow_pickle, report=_report, task=task)
         if as_json:
             print(json.dumps(result))
             return

@@ -52,7 +52,8 @@ def adapt_recipe(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Cal
     with refused_pickle(base.name):
         objective = recipe.objective or domain.objective(base.path)
     task = OBJECTIVE_TASKS.get(objective)
-    if task not in domain.tasks:
-        raise RecipeError(f"the {domain_name} domain cannot train the {objective} objective", f"its tasks are {', '.join(domain.tasks)}")
+    served = plugins.tasks()[domain_name]
+    if task not in served:
+        raise RecipeError(f"the {domain_name} domain cannot train the {objective} objective", f"its tasks are {', '.join(served)}")
     name = recipe.register_as or f"{base.name}-{objective}"
     return recipe.model_copy(update={"task": task, "objective": objective, "register_as": name})

@@ -45,6 +45,7 @@ class Prepared:
     task: str
     method: Method  # what the user named (self-training, say)
     trains: Method  # what prepares each model it trains (the method itself, or a multi-run method's base_method)
+    task_options: dict[str, Any]  # the task's own options, validated, defaults filled in
     options: dict[str, Any]  # the named method's options, validated, defaults filled in
     trains_options: dict[str, Any]  # the options of the method that prepares each model (the same, but for multi-run methods)
     adapter: TaskAdapter
@@ -71,7 +72,6 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     if recipe.register_as is not None:
         check_name(recipe.register_as, "a registered model name", "--register sentiment-lora")
     method = plugins.lookup("method", recipe.method)
-    trains, options, trains_options = methods_for(recipe, method, plugins)
     if recipe.domain is not None:
         plugins.lookup("domain", recipe.domain)
     base = resolve(recipe.model, catalog, plugins, recipe.allow_pickle, report)
@@ -79,12 +79,14 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     task, adapter = plugins.task_adapter(domain_name, recipe.task, recipe.model)
     if not adapter.trains:
         raise RecipeError(f"the {task} task uses a model as it is; it does not train", f"run it with zoo predict {recipe.model} --task {task} INPUT, or pick a task that trains with --task")
+    task_options, rest = task_options_of(recipe, plugins, domain_name, task)
+    trains, options, trains_options = methods_for(recipe, method, plugins, rest)
     sources = {name: shown(getattr(recipe, name)) for name in ("data", "val", "unlabeled") if is_hub(getattr(recipe, name))}
     if sources:  # Hub files are read from the cache; the run records where they came from
         recipe = recipe.model_copy(update={name: local_data(getattr(recipe, name)) for name in sources})
     if method.fit and not adapter.labelled:
         raise RecipeError(f"--method {recipe.method} pseudo-labels classifiers; {task} is not one", "use --method full, freeze or lora for this task")
-    adapter.configure(recipe.model_dump())
+    adapter.configure({**recipe.model_dump(), **task_options})
     columns = Columns(recipe.text_col, recipe.text_pair_col, recipe.label_col, recipe.target_col)
     data = read_data(adapter, recipe.data, columns, report)
     if recipe.val is not None:
@@ -107,18 +109,33 @@ def prepare(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable
     epochs = recipe.epochs or default_epochs(len(train), recipe.batch_size)
     patience = recipe.patience or default_patience(epochs)
     return Prepared(
-        recipe, base, domain_name, task, method, trains, options, trains_options, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience, sources, unlabeled,
+        recipe, base, domain_name, task, method, trains, task_options, options, trains_options, adapter, train, val, labels, fingerprint(recipe.data, recipe.val, recipe.unlabeled), lr, head_lr, epochs, patience, sources, unlabeled,
         plugins.owner("method", trains.name),
     )
 
 
-def methods_for(recipe: Recipe, method: Method, plugins: Plugins) -> tuple[Method, dict[str, Any], dict[str, Any]]:
+def task_options_of(recipe: Recipe, plugins: Plugins, domain: str, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The task's own options (the recipe's keys its options model has), validated, and the keys left for the method."""
+    found = plugins.tasks()[domain][task]
+    with plugins.guarded("task", f"{domain}/{task}", "options"):
+        known = fields_of(found.options() if found.options else None)
+        own = validate("task", task, found.options, {key: value for key, value in recipe.options.items() if key in known}, None, recipe.spelled)
+    rest = {key: value for key, value in recipe.options.items() if key not in known}
+    methods = {key for other in plugins.methods().values() if other.options for key in fields_of(other.options())}
+    for key in sorted(set(rest) - methods):  # another task's option: say which task reads it
+        owners = [name for name, other in plugins.tasks()[domain].items() if other.options and key in fields_of(other.options())]
+        if owners:
+            flag = recipe.spelled(key)
+            raise RecipeError(f"{flag} is an option of task {' and '.join(owners)}, not of task {task}", f"add --task {owners[0]}, or drop {flag}")
+    return own, rest
+
+
+def methods_for(recipe: Recipe, method: Method, plugins: Plugins, given: dict[str, Any]) -> tuple[Method, dict[str, Any], dict[str, Any]]:
     """The method that prepares each model (the named one, or a multi-run method's `base_method`), the named
     method's options and that method's, validated. An option no method reads is refused, not ignored: its
     message names the method that has it."""
     methods = plugins.methods()
     others = {name: other.options for name, other in methods.items()}
-    given = dict(recipe.options)
     own = {key: value for key, value in given.items() if not method.fit or key in fields_of(method.options() if method.options else None)}
     with plugin_errors(blame("method", method.name, plugins.owner("method", method.name)), "options"):
         options = validate("method", method.name, method.options, own, others, recipe.spelled)
