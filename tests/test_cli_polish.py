@@ -190,6 +190,7 @@ def run_in_terminal(args: list[str], env: dict[str, str]) -> str:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+@pytest.mark.slow  # trains
 def test_finetune_in_a_terminal_shows_one_bar_with_the_loss(polish: dict) -> None:
     screen = run_in_terminal(["finetune", CARD_ID, "--epochs", "1", *polish["args"], "--register", "polish-tty", "--json"], polish["env"])
     frames = [frame.strip() for frame in re.split(r"[\r\n]+", screen) if "%|" in frame]

@@ -68,6 +68,9 @@ def test_bitfit_trains_only_biases_and_the_head(site: Path, monkeypatch: pytest.
     optimizer.step()
     changed = {name for name, parameter in model.named_parameters() if not torch.equal(parameter, before[name])}
     assert changed == trainable
+    assert method.options().model_validate({}).bias_lr is None and method.options().model_validate({"bias_lr": "0.01"}).bias_lr == 0.01
+    assert method.lr_for("bert.encoder.layer.0.output.dense.bias", {"bias_lr": 0.01}) == 0.01, "biases train at bias_lr"
+    assert method.lr_for("bert.encoder.layer.0.output.dense.weight", {"bias_lr": 0.01}) is None
 
 
 def test_torchscript_export_predicts_and_benchmarks_like_an_onnx_one(site: Path, tmp_path: Path) -> None:
@@ -110,6 +113,6 @@ def test_torchscript_export_predicts_and_benchmarks_like_an_onnx_one(site: Path,
     assert bench["format"] == "torchscript" and all(row["median_ms"] > 0 for row in bench["rows"])
 
     refused = tmp_path / "refused"
-    assert_one_line_error(zoo("export", trained["model_dir"], "--format", "torchscript", "--quantize", "int8", "--out", str(refused), check=False, env=env), "no --quantize variant")
+    assert_one_line_error(zoo("export", trained["model_dir"], "--format", "torchscript", "--quantize", "int8", "--out", str(refused), check=False, env=env), "--quantize is an option of exporter onnx, not of exporter torchscript", "add --format onnx, or drop --quantize")
     assert not refused.exists() and not list(tmp_path.glob(".refused*")), "nothing half-written"
     assert_one_line_error(zoo("predict", str(out), "text", check=False), "unknown exporter 'torchscript'", "exporters are onnx")

@@ -51,6 +51,8 @@ def test_hook_zoo_sources(plugins: Plugins, tmp_path: Path, monkeypatch: pytest.
     pulled = tmp_path / "home" / "models" / "sampled"
     assert (pulled / "weights.bin").read_bytes() == b"\x00" * 8
     assert json.loads((pulled / "zoo-manifest.json").read_text())["revision"] == "v1"
+    run(plugins, "pull", f"sample://{weights}@v7", "--name", "sampled-v7")  # NAME@REV reaches a source as its revision
+    assert json.loads((tmp_path / "home" / "models" / "sampled-v7" / "zoo-manifest.json").read_text())["revision"] == "v7"
 
 
 def test_hook_zoo_domains(plugins: Plugins) -> None:

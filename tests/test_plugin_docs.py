@@ -55,16 +55,38 @@ def installed(site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return site
 
 
+def blocks(header: str) -> list[str]:
+    """The python blocks of docs/plugins.md whose first line is `# HEADER...`."""
+    return [body for kind, body in BLOCK.findall((ROOT / "docs" / "plugins.md").read_text()) if kind == "python" and body.startswith(f"# {header}")]
+
+
+def test_every_python_example_on_the_page_is_valid_python() -> None:
+    for kind, body in BLOCK.findall((ROOT / "docs" / "plugins.md").read_text()):
+        if kind == "python":
+            compile(body, "docs/plugins.md", "exec")
+
+
+def test_the_example_plugins_excerpts_are_their_real_code() -> None:
+    """What the page shows of examples/zoo-plugin-example is that package's code (tests/test_example_plugin.py runs it)."""
+    for header, file in (("zoo_bitfit/__init__.py", "zoo_bitfit/__init__.py"), ("zoo_bitfit/options.py", "zoo_bitfit/options.py"), ("zoo_torchscript/__init__.py", "zoo_torchscript/__init__.py")):
+        [shown] = blocks(header)
+        real = iter((ROOT / "examples" / "zoo-plugin-example" / file).read_text().splitlines())
+        for line in shown.splitlines()[1:]:
+            assert not line.strip() or any(line == candidate for candidate in real), f"{header}: {line!r} is not in the example's code (in that order)"
+
+
 def test_the_docs_example_adds_a_task_to_nlp_that_passes_the_conformance_suite(installed: Path, tmp_path: Path) -> None:
     plugins = load_plugins()
     assert "sentence-embedding" in plugins.tasks()["nlp"] and "text-classification" in plugins.tasks()["nlp"]
     folder = tiny_bert(tmp_path / "tiny")
-    texts = ["a gripping film", "a dull lifeless mess"]
-    for fmt in ("torch-export", None):  # its own format, and zoo's default one on the same task
-        checked = check_task("nlp", "sentence-embedding", folder, texts, tmp_path / (fmt or "default"), export_format=fmt, plugins=plugins)
-        vectors = [row["vector"] for row in checked.export_rows]
-        assert len(vectors[0]) == 32 and abs(sum(value * value for value in vectors[0]) - 1) < 1e-4, "normalised vectors"
-        assert checked.scores is None and checked.bench is not None
+    [test_source] = blocks("tests/test_sentence.py")  # the page's own conformance test, run as it is written (its format: torch-export)
+    namespace: dict = {}
+    exec(compile(test_source, "docs/plugins.md", "exec"), namespace)
+    namespace["test_sentence_embedding_conforms"](folder, tmp_path / "docs-test")
+    checked = check_task("nlp", "sentence-embedding", folder, ["a gripping film", "a dull lifeless mess"], tmp_path, plugins=plugins)  # zoo's default format
+    vector = checked.export_rows[0]["vector"]
+    assert len(vector) == 32 and abs(sum(value * value for value in vector) - 1) < 1e-4, "normalised vectors"
+    assert checked.scores is None and checked.bench is not None
     shown = zoo_in_process(plugins, "predict", folder, "a gripping film", "--task", "sentence-embedding")
     assert shown.strip().endswith("(32 dimensions)\ta gripping film")
     with pytest.raises(AssertionError, match="the sentence-embedding task uses a model as it is; it does not train"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -18,7 +20,7 @@ def test_first_party_plugins_load_through_entry_points() -> None:
     for name in ("nlp", "cv", "multimodal"):
         info = infos[name]
         assert info["distribution"] == "zoo-models" and info["version"]
-        assert info["hooks"] == ["zoo_catalogs", "zoo_domains"]
+        assert info["hooks"] == (["zoo_catalogs", "zoo_domains", "zoo_tasks"] if name == "nlp" else ["zoo_catalogs", "zoo_domains"])
         assert info["provides"]["domains"] == [name]
         assert info["error"] is None
     table = zoo("plugins").stdout
@@ -114,6 +116,7 @@ def zoo_domains():
 """
 
 
+@pytest.mark.slow  # trains
 def test_finetune_domain_trains_an_uncatalogued_folder_with_a_plugin_domain(tmp_path: Path) -> None:
     install_plugin(tmp_path / "site", "prose", PROSE_DOMAIN)
     env = {"PYTHONPATH": str(tmp_path / "site")}

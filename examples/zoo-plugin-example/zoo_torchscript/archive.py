@@ -34,10 +34,9 @@ class _Positional(torch.nn.Module):
 
 
 def export(model_dir: Path, adapter: TaskAdapter, out_dir: Path, options: dict[str, Any]) -> ExportReport:
-    """Trace the fine-tuned model, check the archive on fresh shapes, save it with its preprocessor."""
-    asked = [flag for flag, key in (("--optimize", "optimize"), ("--quantize", "quantize"), ("--fp16", "fp16")) if options.get(key)]
-    if asked:
-        raise TorchScriptError(f"the torchscript format has no {', '.join(asked)} variant", "drop those flags, or export with --format onnx")
+    """Trace the fine-tuned model, check the archive on fresh shapes, save it with its preprocessor.
+
+    The format declares no options, so zoo itself refuses --quantize, --optimize and --fp16 for it."""
     model, processor, labels = adapter.load_trained(model_dir)
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")  # traceable everywhere; SDPA's mask handling is data-dependent
