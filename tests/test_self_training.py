@@ -70,7 +70,7 @@ def test_pseudo_labels_teach_what_the_labels_did_not(reviews: Path) -> None:
     round_1 = next(child for child in children if child.data.tags["zoo.round"] == "1")
     assert round_1.data.metrics["pseudo_labels"] == rounds[1]["pseudo_labels"]
     assert [metric.step for metric in client.get_metric_history(parent.info.run_id, "val_macro_f1")] == list(range(len(rounds)))
-    assert parent.data.params["base_method"] == "full" and parent.data.params["confidence"] == "0.51"
+    assert parent.data.params["base_method"] == "full" and parent.data.params["method.confidence"] == "0.51"
     version = client.get_model_version("reviews-st", "1")
     assert version.run_id == parent.info.run_id and version.tags["best_round"] == str(rounds.index(best))
     info = json.loads((Path(outcome["model_dir"]) / "zoo-model.json").read_text())

@@ -86,6 +86,7 @@ def zoo_domains():
         tasks=TASKS,
         adapter=_adapter,
         objective=_objective,
+        objective_tasks={"mlm": "fill-mask", "clm": "text-generation", "span": "span-corruption"},
         task_of=_task_of,
         recognizes=_recognizes,
     )

@@ -150,7 +150,7 @@ def _predict_model(
     model = resolve(ref, catalog, plugins, allow_pickle)
     domain = plugins.domains().get(domain_name or model.domain or "")
     if domain is None or not plugins.tasks()[domain.name]:
-        if domain_name is None and model.domain is None:
+        if domain_name is None and model.domain is None and (model.path / "config.json").is_file():  # a model, of no domain zoo knows
             raise RefError(f"zoo cannot tell which domain {ref} belongs to", f"pass --domain NAME (domains: {', '.join(sorted(plugins.domains())) or 'none'})")
         raise not_export
     with refused_pickle(model.name):

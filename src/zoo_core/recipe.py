@@ -34,7 +34,7 @@ class Recipe(BaseModel):
     text_pair_col: str | None = None
     label_col: str | None = None
     target_col: str | None = Field(None, description="text-to-text: the column holding the target text")
-    objective: Literal["mlm", "clm", "span"] | None = Field(None, description="zoo adapt: the pretraining objective")
+    objective: str | None = Field(None, description="zoo adapt: the pretraining objective (the domain's objective_tasks name them)")
     baseline: Literal["scratch"] | None = None
     unlabeled: Path | None = Field(None, description="data without labels, for methods that train in rounds")
     options: dict[str, Any] = Field(default_factory=dict, description="the method's and the task's own options (zoo plugins NAME lists them)")

@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from zoo_core.adapters import TaskAdapter
 
 
-# The task `zoo adapt` trains for each pretraining objective a domain names.
-OBJECTIVE_TASKS = {"mlm": "fill-mask", "clm": "text-generation", "span": "span-corruption"}
-
-
 @dataclass(frozen=True)
 class Source:
     """Where models come from: one URI scheme (`hf`, `https`, `file`, `pypi`, ...).
@@ -43,9 +39,9 @@ class Domain:
     `adapter(task)` returns the `TaskAdapter` that trains and evaluates `task`;
     it is only called by commands that need it, so it may import torch.
     `objective(model_dir)`, for domains whose models learn from unlabelled data,
-    names the pretraining objective the model was built with (`mlm`, `clm`,
-    `span`); `zoo adapt` then trains the task `OBJECTIVE_TASKS[objective]`
-    (fill-mask, text-generation, span-corruption), which the domain must list.
+    names the pretraining objective the model was built with (`mlm`, `clm`, `span`
+    in nlp); `objective_tasks` maps each objective the domain can continue to the
+    task that trains it (`{"mlm": "fill-mask", ...}`), for `zoo adapt`.
     `task_of(model_dir)` names the task a checkpoint's own head performs (a
     masked-LM head fills masks), for folders with no card and no zoo-model.json;
     None where it has no head zoo could use. `recognizes(model_dir)` says whether a
@@ -61,6 +57,7 @@ class Domain:
     tasks: tuple[str, ...] = ()
     adapter: Callable[[str], TaskAdapter] | None = None
     objective: Callable[[Path], str] | None = None
+    objective_tasks: Mapping[str, str] = field(default_factory=dict)
     task_of: Callable[[Path], str | None] | None = None
     recognizes: Callable[[Path], bool] | None = None
 

@@ -36,8 +36,6 @@ def finetune(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callabl
 def adapt_recipe(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Callable[[str], None]) -> Recipe:
     """Continued pretraining on unlabelled text as the fine-tune that trains it: the domain's task for the
     objective (by default, the one the model was pretrained with) and the registered name."""
-    from zoo_core.types import OBJECTIVE_TASKS
-
     if not recipe.model:
         raise RecipeError("no model to adapt", "give a REF: zoo adapt bert-base-uncased --data corpus.txt")
     if recipe.data is None:
@@ -51,7 +49,9 @@ def adapt_recipe(recipe: Recipe, catalog: Catalog, plugins: Plugins, report: Cal
         raise RecipeError(f"the {domain_name} domain has no pretraining objective to adapt with", "fine-tune on labelled data with zoo finetune")
     with refused_pickle(base.name):
         objective = recipe.objective or domain.objective(base.path)
-    task = OBJECTIVE_TASKS.get(objective)
+    if objective not in domain.objective_tasks:
+        raise RecipeError(f"--objective {objective} is not an objective of the {domain_name} domain", f"use --objective {' or '.join(domain.objective_tasks)} (default: the model's own)")
+    task = domain.objective_tasks[objective]
     served = plugins.tasks()[domain_name]
     if task not in served:
         raise RecipeError(f"the {domain_name} domain cannot train the {objective} objective", f"its tasks are {', '.join(served)}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import yaml
+from pydantic import ValidationError
 
 from zoo_core import tracking
 from zoo_core.catalog import Catalog
@@ -47,7 +48,11 @@ def resumable(run_id: str) -> tuple[Recipe, bool, str | None]:
     rounds = "zoo.base_method" in tags  # a multi-run method's parent resumes from its rounds, not a checkpoint of its own
     if not rounds and last_checkpoint(run_dir(run_id) / "checkpoints") is None:
         raise RecipeError(f"run {run_id} has no complete checkpoint to resume from", "start it again with zoo finetune")
-    recipe = Recipe.model_validate(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/recipe.yaml")))
+    try:
+        recipe = Recipe.model_validate(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/recipe.yaml")))
+    except ValidationError as exc:  # a run an older zoo started: methods' settings were recipe fields then
+        field = ".".join(str(part) for part in exc.errors()[0]["loc"])
+        raise RecipeError(f"run {run_id} was started by an older zoo whose recipe this one cannot read ({field})", "start it again with zoo finetune (method settings are now options: -o KEY=VALUE)") from None
     return recipe, tags.get("zoo.init") == "scratch", tags.get("zoo.baseline_of")
 
 
