@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -74,6 +75,8 @@ def add_lora(model: torch.nn.Module, options: dict[str, Any]) -> torch.nn.Module
         modules_to_save=None if task_type else sorted({name.rsplit(".", 1)[0] for name in head_names(model) if "." in name}),
     )
     try:
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():  # PEFT reads transformers' deprecated is_gradient_checkpointing: nothing a user can act on
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return get_peft_model(model, config)
     except ValueError as exc:  # PEFT's word for target modules the model does not have
         raise RecipeError(f"LoRA cannot adapt this model: {str(exc).splitlines()[0][:200]}", "name existing modules with --target-modules, e.g. query,value") from None

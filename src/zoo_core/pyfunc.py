@@ -7,6 +7,9 @@ what `zoo predict` and `zoo serve` answer. Imported only when an export is logge
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +18,34 @@ import mlflow
 from zoo_core.predict import BATCH
 
 
-class ExportModel(mlflow.pyfunc.PythonModel):
-    """Texts or image paths in (a list, a one-column table or array), each input's label and scores out."""
+@contextlib.contextmanager
+def _unshown_warnings() -> Iterator[None]:
+    """No warning printed: MLflow shows its advice "once" under its own filters, whatever the caller's say."""
+    shown, warnings.showwarning = warnings.showwarning, lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
-    def load_context(self, context: Any) -> None:
-        from zoo_core.plugins import load_plugins
-        from zoo_core.predict import open_classifier
 
-        self.export, self.adapter, self.runtime = open_classifier(Path(context.artifacts["export"]), load_plugins(), what="the zoo pyfunc model")
+# MLflow advises, in raw ANSI colour, to type predict() when the class is made: zoo's inputs are untyped on purpose.
+with _unshown_warnings():
 
-    def predict(self, context, model_input, params=None):  # untyped: MLflow infers no schema from Any, and warned twice
-        """Each input's label and scores, as `zoo predict --json` gives them."""
-        from zoo_core.predict import classify
+    class ExportModel(mlflow.pyfunc.PythonModel):
+        """Texts or image paths in (a list, a one-column table or array), each input's label and scores out."""
 
-        inputs = _texts(model_input)
-        return [result for start in range(0, len(inputs), BATCH) for result in (row.to_json() for row in classify(self.runtime, self.adapter, self.export, inputs[start : start + BATCH]))]
+        def load_context(self, context: Any) -> None:
+            from zoo_core.plugins import load_plugins
+            from zoo_core.predict import open_classifier
+
+            self.export, self.adapter, self.runtime = open_classifier(Path(context.artifacts["export"]), load_plugins(), what="the zoo pyfunc model")
+
+        def predict(self, context, model_input, params=None):  # untyped: MLflow infers no schema from Any, and warned twice
+            """Each input's label and scores, as `zoo predict --json` gives them."""
+            from zoo_core.predict import classify
+
+            inputs = _texts(model_input)
+            return [result for start in range(0, len(inputs), BATCH) for result in (row.to_json() for row in classify(self.runtime, self.adapter, self.export, inputs[start : start + BATCH]))]
 
 
 def _texts(model_input: Any) -> list[str]:

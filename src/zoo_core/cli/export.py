@@ -102,7 +102,7 @@ def register(app: typer.Typer, context: Context) -> None:
     @app.command()
     def predict(
         target: Annotated[str, typer.Argument(metavar="EXPORT", help="An export folder from zoo export (or a REF of a model whose task answers without an export: every task but classifiers).")],
-        inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts, prompts (generators), texts with [MASK] (fill-mask), or image paths.")] = None,
+        inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUT...", help="Texts, prompts (generators), texts with [MASK] (masked language models), or image paths.")] = None,
         file: Annotated[Optional[Path], typer.Option(help="More inputs: a .txt (one per line), .jsonl ({\"text\": ...} or {\"question\": ..., \"context\": ...}) or .csv file.")] = None,
         provider: Annotated[Optional[str], typer.Option(help="cpu, cuda or tensorrt (default: the best present).")] = None,
         variant: Annotated[Optional[str], typer.Option(help="A variant of the export: fp32, optimized, int8, fp16 for ONNX (default: the fastest for the provider).")] = None,
