@@ -29,7 +29,6 @@ GENERATOR = "generator"
 LANGUAGE_MODEL = "language-model"
 EMBEDDER = "embedder"
 RETRIEVAL = "retrieval"
-KINDS = (CLASSIFIER, TAGGER, SPAN_EXTRACTOR, GENERATOR, LANGUAGE_MODEL, EMBEDDER, RETRIEVAL)
 
 
 class TaskAdapter:

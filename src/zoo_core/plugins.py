@@ -236,10 +236,10 @@ class Plugins:
         self._registries[hook_name] = found
         return found
 
-    def claim(self, kind: str, name: str, plugin_name: str, holder: str | None = None) -> bool:
-        """Whether `plugin_name` may provide the `kind` called `name`: no when another plugin (or, with
-        `holder`, zoo itself) already does; then both sides record the clash for `zoo plugins`."""
-        holder = holder or self.owner(kind, name)
+    def claim(self, kind: str, name: str, plugin_name: str) -> bool:
+        """Whether `plugin_name` may provide the `kind` called `name`: no when another plugin already
+        does; then both sides record the clash for `zoo plugins`."""
+        holder = self.owner(kind, name)
         if holder is None or holder == plugin_name:
             return True
         self.infos[plugin_name].left_out.append(f"{kind} '{name}': plugin '{holder}' provides it")
